@@ -1,0 +1,60 @@
+"""Time for the domain: the moment comes in as a parameter, the library's calendar
+day is derived from it in the library's time zone (Europe/Warsaw by default)."""
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+DEFAULT_TIMEZONE = "Europe/Warsaw"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def local_day(moment: datetime, tz_name: str = DEFAULT_TIMEZONE) -> date:
+    """The calendar day at `moment` in the library's zone; a naive moment is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo(tz_name)).date()
+
+
+def month_window(year: int, month: int) -> tuple[date, date]:
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, 1), date(year, month, last)
+
+
+def parse_month(text: str) -> tuple[date, date]:
+    """'2020-02' -> (2020-02-01, 2020-02-29)."""
+    try:
+        year, month = (int(part) for part in text.strip().split("-"))
+        return month_window(year, month)
+    except (ValueError, calendar.IllegalMonthError) as exc:
+        raise ValueError(f"expected a month as YYYY-MM, got {text!r}") from exc
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y", "%Y.%m.%d", "%Y/%m/%d")
+
+
+def parse_date(value: object) -> date:
+    """A date from a spreadsheet cell or a command line: a date, a datetime or
+    text in ISO (YYYY-MM-DD) or Polish (DD.MM.YYYY) order."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    # A date with a time part, as exported by some panels: "2020-01-02 00:00:00".
+    head = text.split(" ")[0].split("T")[0]
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(head, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {text!r}")
+
+
+def format_date(day: date) -> str:
+    """Dates as readers and staff in Poland write them: DD.MM.YYYY."""
+    return day.strftime("%d.%m.%Y")

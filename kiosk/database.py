@@ -1,0 +1,53 @@
+"""Engine set-up that the app, the CLI, the tests and the benchmarks share.
+
+SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout,
+and transactions begun by us so that issuing can ask for BEGIN IMMEDIATE: it takes
+the write lock before reading, so two kiosks can never read the same free code.
+"""
+from __future__ import annotations
+
+import sqlite3
+import weakref
+
+from sqlalchemy import Engine, event
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_configured: weakref.WeakSet = weakref.WeakSet()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people write (postgres://, postgresql://) and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def configure_engine(engine: Engine) -> Engine:
+    if engine.dialect.name != "sqlite" or engine in _configured:
+        return engine
+    _configured.add(engine)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
+
+
+def for_writing(engine: Engine) -> Engine:
+    """The engine whose transactions take the write lock first (SQLite only)."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE")

@@ -1,0 +1,56 @@
+"""A clearly marked demo library, so a newcomer can try Kodomat at once.
+
+The demo pool goes through the same import as a real panel file."""
+from __future__ import annotations
+
+import io
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.clock import format_date, local_day, month_window
+from kiosk.libraries import add_library
+from kiosk.models import Library, Platform
+from kiosk.pools import import_pool
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Biblioteka Demonstracyjna (DEMO)"
+DEMO_POOL_SIZE = 50
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to read
+
+
+def demo_pool_file(valid_from, valid_until, size: int = DEMO_POOL_SIZE) -> bytes:
+    """An XLSX laid out like a panel export, with codes that say DEMO."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Kod", "Ważny od", "Ważny do"])
+    for _ in range(size):
+        code = "DEMO" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+        sheet.append([code, valid_from, valid_until])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def seed_demo(session: Session, *, instance: Path, now: datetime) -> str:
+    if session.scalar(select(Library).limit(1)) is not None:
+        return "Baza ma już biblioteki: nie dodaję danych demonstracyjnych."
+    library = add_library(session, slug=DEMO_SLUG, name=DEMO_NAME, actor="demo", now=now,
+                          slip_header=f"{DEMO_NAME} — kody testowe, nie działają w Legimi")
+    today = local_day(now, library.timezone)
+    window = month_window(today.year, today.month)
+    data = demo_pool_file(*window)
+    folder = instance / "demo"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"demo-legimi-{today:%Y-%m}.xlsx"
+    path.write_bytes(data)
+    legimi = session.scalar(select(Platform).where(Platform.slug == "legimi"))
+    report = import_pool(session, library=library, platform=legimi, data=data, filename=path.name,
+                         window=None, actor="demo", now=now)
+    return (f"Dodano bibliotekę demonstracyjną „{DEMO_SLUG}” z pulą {report.count} kodów DEMO "
+            f"ważnych {format_date(report.valid_from)}–{format_date(report.valid_until)} "
+            f"(plik {path}).\nSpróbuj: kiosk issue --library {DEMO_SLUG} --card 1234567890")

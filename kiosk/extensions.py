@@ -1,0 +1,8 @@
+"""Flask extensions, created unbound so the app factory can attach them."""
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from kiosk.models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()

@@ -1,0 +1,231 @@
+"""Issuing a code to a reader: the one function every channel (kiosk, desk, API,
+CLI) calls, so the rules live in one place.
+
+Safety under concurrency:
+- SQLite: the transaction starts with BEGIN IMMEDIATE, so issuers run one at a time.
+- PostgreSQL: the free code is taken with FOR UPDATE SKIP LOCKED, so two issuers
+  never take the same code, and the unique index on live issuances stops a reader
+  served twice at once: the loser rolls back (its code stays free) and retries,
+  finding the winner's issuance, which it returns as a reprint.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from kiosk.cards import CardRefusal, check_card
+from kiosk.clock import local_day
+from kiosk.database import for_writing
+from kiosk.events import record_event
+from kiosk.models import Channel, Code, CodeStatus, Consortium, Issuance, Library, Platform, Pool
+from kiosk.readers import reader_key
+
+MAX_ATTEMPTS = 5
+
+
+class Outcome(enum.StrEnum):
+    ISSUED = "issued"
+    REPRINT = "reprint"
+    NO_CODES_LEFT = "no_codes_left"
+    NO_POOL = "no_pool"
+    CARD_REFUSED = "card_refused"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a kiosk, a staff member or a system; `label` goes into the log."""
+
+    label: str
+    kiosk_id: int | None = None
+    staff_user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    outcome: Outcome
+    code: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None  # the activation deadline printed on the slip
+    issuance_id: int | None = None
+    issued_at: datetime | None = None
+    print_count: int = 0
+    reason: CardRefusal | None = None
+    next_pool_from: date | None = None
+    service_end: date | None = None
+    library: str | None = None
+    platform: str | None = None
+
+    @property
+    def has_code(self) -> bool:
+        return self.outcome in (Outcome.ISSUED, Outcome.REPRINT)
+
+    def as_json(self) -> dict:
+        iso = lambda day: day.isoformat() if day else None  # noqa: E731
+        return {
+            "status": self.outcome.value,
+            "code": self.code,
+            "valid_from": iso(self.valid_from),
+            "valid_until": iso(self.valid_until),
+            "reason": self.reason.value if self.reason else None,
+            "issued_at": iso(self.issued_at),
+            "print_count": self.print_count,
+            "next_pool_from": iso(self.next_pool_from),
+            "service_end": iso(self.service_end),
+        }
+
+
+class UnknownLibrary(LookupError):
+    pass
+
+
+class DatabaseBusy(RuntimeError):
+    """The database stayed locked or kept failing: nothing was issued; try again."""
+
+
+def issue_code(
+    engine: Engine,
+    *,
+    library_slug: str,
+    card_number: str,
+    channel: Channel,
+    actor: Actor,
+    now: datetime,
+    pepper: str,
+    platform_slug: str = "legimi",
+) -> IssueResult:
+    """Hand the reader this window's code: a new one, or the one they already have."""
+    last_error: Exception | None = None
+    for _attempt in range(MAX_ATTEMPTS):
+        with Session(for_writing(engine), expire_on_commit=False) as session:
+            try:
+                result = _issue_once(session, library_slug, card_number, channel, actor, now,
+                                     pepper, platform_slug)
+                session.commit()
+                return result
+            except IntegrityError as exc:
+                # The same reader was served by another kiosk a moment ago.
+                session.rollback()
+                last_error = exc
+            except OperationalError as exc:
+                session.rollback()
+                if not _is_transient(exc):
+                    raise
+                last_error = exc
+    raise DatabaseBusy("the database is busy; nothing was issued") from last_error
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return "locked" in text or "busy" in text or sqlstate in ("40001", "40P01", "55P03")
+
+
+def _issue_once(session: Session, library_slug: str, card_number: str, channel: Channel,
+                actor: Actor, now: datetime, pepper: str, platform_slug: str) -> IssueResult:
+    library = session.scalar(select(Library).where(Library.slug == library_slug))
+    platform = session.scalar(select(Platform).where(Platform.slug == platform_slug))
+    if library is None or platform is None:
+        raise UnknownLibrary(library_slug if library is None else platform_slug)
+    today = local_day(now, library.timezone)
+    consortium = session.scalar(select(Consortium).limit(1))
+    service_end = consortium.service_end if consortium else None
+    base = dict(library=library.slug, platform=platform.slug, service_end=service_end)
+
+    verdict = check_card(session, library, card_number, pepper, today)
+    if not verdict.accepted:
+        record_event(session, kind="card_refused", actor=actor.label, library_id=library.id,
+                     now=now, reason=verdict.refusal.value, channel=channel.value)
+        return IssueResult(Outcome.CARD_REFUSED, reason=verdict.refusal, **base)
+    key = reader_key(pepper, verdict.card)
+
+    existing = session.execute(
+        select(Issuance, Code.value)
+        .join(Code, Issuance.code_id == Code.id)
+        .where(
+            Issuance.library_id == library.id,
+            Issuance.platform_id == platform.id,
+            Issuance.reader_key == key,
+            Issuance.voided_at.is_(None),
+            Issuance.window_start <= today,
+            Issuance.window_end >= today,
+        )
+    ).first()
+    if existing is not None:
+        issuance, value = existing
+        issuance.print_count += 1
+        record_event(session, kind="reprint", actor=actor.label, library_id=library.id, now=now,
+                     issuance_id=issuance.id, channel=channel.value)
+        return IssueResult(Outcome.REPRINT, code=value, valid_from=issuance.window_start,
+                           valid_until=issuance.window_end, issuance_id=issuance.id,
+                           issued_at=issuance.issued_at, print_count=issuance.print_count, **base)
+
+    if service_end is not None and today > service_end:
+        return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base, None)
+    current = (
+        select(Pool.id)
+        .where(
+            Pool.library_id == library.id,
+            Pool.platform_id == platform.id,
+            Pool.valid_from <= today,
+            Pool.valid_until >= today,
+        )
+    )
+    if session.scalar(current.limit(1)) is None:
+        return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base,
+                       _next_pool_from(session, library, platform, today))
+
+    # Oldest-imported pool first; SKIP LOCKED lets parallel issuers take other codes.
+    picked = session.execute(
+        select(Code.id, Code.value, Pool.valid_from, Pool.valid_until)
+        .join(Pool, Code.pool_id == Pool.id)
+        .where(Code.pool_id.in_(current), Code.status == CodeStatus.AVAILABLE.value)
+        .order_by(Pool.imported_at, Pool.id, Code.id)
+        .limit(1)
+        .with_for_update(of=Code, skip_locked=True)
+    ).first()
+    if picked is None:
+        return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base,
+                       _next_pool_from(session, library, platform, today))
+    code_id, value, valid_from, valid_until = picked
+
+    taken = session.execute(
+        update(Code)
+        .where(Code.id == code_id, Code.status == CodeStatus.AVAILABLE.value)
+        .values(status=CodeStatus.ISSUED.value)
+    ).rowcount
+    if taken != 1:  # cannot happen under the locks above; never hand out a taken code
+        raise IntegrityError("code taken concurrently", None, Exception("code taken"))
+    issuance = Issuance(
+        code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=key,
+        window_start=valid_from, window_end=valid_until, channel=channel.value,
+        actor=actor.label, kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id,
+        issued_at=now, print_count=1,
+    )
+    session.add(issuance)
+    session.flush()  # the unique index speaks here if the reader was just served
+    record_event(session, kind="issue", actor=actor.label, library_id=library.id, now=now,
+                 issuance_id=issuance.id, code_id=code_id, channel=channel.value)
+    return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
+                       issuance_id=issuance.id, issued_at=now, print_count=1, **base)
+
+
+def _next_pool_from(session: Session, library: Library, platform: Platform, today: date) -> date | None:
+    return session.scalar(
+        select(Pool.valid_from)
+        .where(Pool.library_id == library.id, Pool.platform_id == platform.id,
+               Pool.valid_from > today)
+        .order_by(Pool.valid_from)
+        .limit(1)
+    )
+
+
+def _refuse(session: Session, outcome: Outcome, library: Library, actor: Actor,
+            channel: Channel, now: datetime, base: dict, next_pool_from: date | None) -> IssueResult:
+    record_event(session, kind=outcome.value, actor=actor.label, library_id=library.id, now=now,
+                 channel=channel.value)
+    return IssueResult(outcome, next_pool_from=next_pool_from, **base)

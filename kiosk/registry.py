@@ -1,0 +1,94 @@
+"""The registry of valid cards, imported from the library system's export.
+
+An export is a snapshot: an import replaces the library's whole registry, all or
+nothing. Card numbers are stored only as reader keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, insert
+from sqlalchemy.orm import Session
+
+from kiosk.cards import check_format
+from kiosk.events import record_event
+from kiosk.models import CardRecord, Library
+from kiosk.pools import ImportProblem, ImportRefused, date_in
+from kiosk.readers import normalise_card, reader_key
+from kiosk.spreadsheets import SpreadsheetError, cell_text, header_text, read_table
+
+CARD_HEADERS = {"karta", "numer karty", "nr karty", "karta czytelnika", "card", "card number",
+                "barcode", "kod kreskowy"}
+EXPIRY_HEADERS = {"wazna do", "wazny do", "data waznosci", "waznosc", "expires", "expiry",
+                  "valid until"}
+BLOCKED_HEADERS = {"zablokowana", "blokada", "zablokowany", "blocked"}
+TRUE_WORDS = {"1", "tak", "t", "x", "yes", "y", "true", "prawda"}
+
+
+@dataclass(frozen=True)
+class CardImportReport:
+    library: str
+    count: int
+    blocked: int
+    with_expiry: int
+
+
+def _columns(header: list) -> tuple[int | None, int | None, int | None]:
+    found: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        text = header_text(cell)
+        for name, names in (("card", CARD_HEADERS), ("expiry", EXPIRY_HEADERS),
+                            ("blocked", BLOCKED_HEADERS)):
+            if text in names:
+                found.setdefault(name, index)
+    return found.get("card"), found.get("expiry"), found.get("blocked")
+
+
+def import_cards(session: Session, *, library: Library, data: bytes, pepper: str,
+                 actor: str, now: datetime) -> CardImportReport:
+    try:
+        rows = read_table(data).rows
+    except SpreadsheetError as exc:
+        raise ImportRefused(ImportProblem(exc.kind), detail=exc.detail) from exc
+    if not rows:
+        raise ImportRefused(ImportProblem.EMPTY)
+    card_col, expiry_col, blocked_col = _columns(rows[0])
+    start = 1
+    if card_col is None:
+        if any(header_text(cell) for cell in rows[0][1:]):
+            raise ImportRefused(ImportProblem.NO_CARD_COLUMN)
+        card_col, start = 0, 0  # one column and no header: a plain list of cards
+
+    records: dict[str, dict] = {}
+    first_row: dict[str, int] = {}
+    for index in range(start, len(rows)):
+        row, number = rows[index], index + 1
+        raw = cell_text(row[card_col]) if card_col < len(row) else ""
+        if not raw:
+            continue
+        card = normalise_card(raw)
+        if check_format(card, library.card_pattern, library.card_check_digit) is not None:
+            raise ImportRefused(ImportProblem.BAD_CARD, row=number, value=raw[:40])
+        if card in first_row:
+            raise ImportRefused(ImportProblem.DUPLICATE_CARD, row=number, first_row=first_row[card])
+        first_row[card] = number
+        expires: date | None = date_in(row, expiry_col, number)
+        blocked = (blocked_col is not None and blocked_col < len(row)
+                   and header_text(row[blocked_col]) in TRUE_WORDS)
+        records[card] = {"library_id": library.id, "reader_key": reader_key(pepper, card),
+                         "expires_on": expires, "blocked": blocked}
+    if not records:
+        raise ImportRefused(ImportProblem.EMPTY)
+
+    session.execute(delete(CardRecord).where(CardRecord.library_id == library.id))
+    session.execute(insert(CardRecord), list(records.values()))
+    report = CardImportReport(
+        library=library.slug,
+        count=len(records),
+        blocked=sum(1 for r in records.values() if r["blocked"]),
+        with_expiry=sum(1 for r in records.values() if r["expires_on"]),
+    )
+    record_event(session, kind="import_cards", actor=actor, library_id=library.id, now=now,
+                 count=report.count, blocked=report.blocked)
+    session.commit()
+    return report
