@@ -177,6 +177,8 @@ def parse_pool_file(data: bytes) -> ParsedPool:
     except SpreadsheetError as exc:
         raise ImportRefused(ImportProblem(exc.kind), detail=exc.detail) from exc
     rows = table.rows
+    if not any(str(cell).strip() for row in rows for cell in row if cell is not None):
+        raise ImportRefused(ImportProblem.EMPTY)
     header = _find_code_header(rows)
     if header is not None:
         header_row, column = header
@@ -184,7 +186,7 @@ def parse_pool_file(data: bytes) -> ParsedPool:
         from_col, until_col = _window_columns(rows[header_row])
         column_name = f"{cell_text(rows[header_row][column])} ({_column_letter(column)})"
     else:
-        start, column = _guess_code_column(rows) if rows else (0, 0)
+        start, column = _guess_code_column(rows)
         from_col = until_col = None
         column_name = _column_letter(column)
 

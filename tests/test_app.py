@@ -1,0 +1,52 @@
+"""The app itself: secrets on disk, the schema from migrations, the start page."""
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from factories import codes, make_library, make_pool
+from kiosk import create_app
+from kiosk.clock import local_day, month_window, utcnow
+from kiosk.extensions import db
+from kiosk.models import Base
+from kiosk.readers import normalise_card, reader_key
+
+
+def test_migrations_build_exactly_the_models_schema(app):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_secrets_are_created_once_private_and_kept(tmp_path: Path):
+    config = {"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    first = create_app(config).config["READER_PEPPER"]
+    second = create_app(config).config["READER_PEPPER"]
+
+    assert first == second and len(first) == 64
+    for name in ("reader-pepper.key", "secret-key.key"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_reader_key_depends_on_the_pepper_and_hides_the_card():
+    card = normalise_card(" 1234-5678 ")
+
+    assert card == "12345678"
+    assert reader_key("a", card) == reader_key("a", "12345678")
+    assert reader_key("a", card) != reader_key("b", card)
+    assert card not in reader_key("a", card)
+
+
+def test_start_page_shows_this_month_pools(app, client):
+    today = local_day(utcnow())
+    make_pool(make_library(), codes("WEB", 7), month_window(today.year, today.month))
+
+    page = client.get("/")
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Pule kodów" in text and ">7<" in text and today.strftime("%m.%Y") in text
+
+
+def test_health_check(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}

@@ -1,0 +1,252 @@
+"""Importing a month's pool from the panel's XLSX, XLS or CSV: all or nothing,
+every refusal named, nothing stored after a refusal."""
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from factories import (codes, counts, csv_file, legimi, make_library, make_pool, panel_file, warsaw,
+                       xls_file, xlsx_file)
+from kiosk.extensions import db
+from kiosk.libraries import consortium
+from kiosk.messages import describe_import_refusal
+from kiosk.models import Code, Event, Pool
+from kiosk.pools import ImportProblem, ImportRefused, import_pool
+
+JANUARY = (date(2020, 1, 2), date(2020, 1, 31))
+FEBRUARY = (date(2020, 2, 1), date(2020, 2, 29))
+
+
+def run_import(library, data, window=None, filename="kody.xlsx", dry_run=False):
+    return import_pool(db.session, library=library, platform=legimi(), data=data, filename=filename,
+                       window=window, actor="test", now=warsaw(2020, 1, 1, 9), dry_run=dry_run)
+
+
+def refused(library, data, window=None, filename="kody.xlsx") -> ImportRefused:
+    before = counts()
+    with pytest.raises(ImportRefused) as caught:
+        run_import(library, data, window, filename)
+    db.session.rollback()
+    assert counts() == before, "a refused import must leave nothing behind"
+    assert describe_import_refusal(caught.value)  # every refusal has a sentence
+    return caught.value
+
+
+def test_xlsx_with_its_window_in_the_file(app):
+    library = make_library()
+    data = panel_file(codes("JAN", 5), JANUARY)
+
+    report = run_import(library, data)
+
+    assert (report.count, report.valid_from, report.valid_until) == (5, *JANUARY)
+    pool = db.session.get(Pool, report.pool_id)
+    assert pool.source_filename == "kody.xlsx" and len(pool.source_sha256) == 64
+    stored = db.session.scalars(select(Code.value).order_by(Code.id)).all()
+    assert stored == codes("JAN", 5)
+    event = db.session.scalar(select(Event).where(Event.kind == "import"))
+    assert "kody.xlsx" in event.details
+
+
+def test_legacy_xls_the_format_the_seed_names(app):
+    library = make_library()
+    data = xls_file([["Kod", "Ważny od", "Ważny do"]] + [[c, *FEBRUARY] for c in codes("FEB", 4)])
+
+    report = run_import(library, data, filename="luty.xls")
+
+    assert (report.count, report.valid_from, report.valid_until) == (4, *FEBRUARY)
+
+
+def test_csv_from_polish_windows_with_semicolons(app):
+    library = make_library()
+    rows = [["Lp.", "Kod dostępu", "Ważny od", "Ważny do"]]
+    rows += [[n, c, "02.01.2020", "31.01.2020"] for n, c in enumerate(codes("CSV", 3), 1)]
+
+    report = run_import(library, csv_file(rows, encoding="cp1250"), filename="kody.csv")
+
+    assert (report.count, report.valid_from, report.valid_until) == (3, *JANUARY)
+    assert report.code_column.startswith("Kod dostępu")
+
+
+def test_code_column_found_by_the_shape_of_its_values(app):
+    library = make_library()
+    rows = [["Zestawienie kodów", None]] + [[n, c] for n, c in enumerate(codes("SHP", 6), 1)]
+
+    report = run_import(library, xlsx_file(rows), window=JANUARY)
+
+    assert report.count == 6 and report.code_column == "B"
+    assert db.session.scalar(select(Code.value).limit(1)).startswith("SHP")
+
+
+def test_window_from_the_arguments_when_the_file_has_none(app):
+    library = make_library()
+
+    report = run_import(library, panel_file(codes("ARG", 2)), window=FEBRUARY)
+
+    assert (report.valid_from, report.valid_until) == FEBRUARY
+
+
+def test_dry_run_stores_nothing(app):
+    library = make_library()
+    before = counts()
+
+    report = run_import(library, panel_file(codes("DRY", 3), JANUARY), dry_run=True)
+
+    assert report.count == 3 and report.dry_run and report.pool_id is None
+    assert counts() == before
+
+
+def test_same_window_again_is_a_top_up_pool(app):
+    library = make_library()
+    run_import(library, panel_file(codes("ONE", 2), JANUARY), filename="a.xlsx")
+
+    report = run_import(library, panel_file(codes("TWO", 2), JANUARY), filename="b.xlsx")
+
+    assert report.count == 2
+
+
+# -- refusals: each names the problem, and nothing is stored ------------------
+
+def test_refuses_a_file_that_is_not_a_spreadsheet(app):
+    library = make_library()
+    pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\x00\x01\x02"
+
+    assert refused(library, pdf, JANUARY).problem is ImportProblem.NOT_SPREADSHEET
+    assert refused(library, b"PK\x03\x04" + b"\x00" * 40, JANUARY).problem in (
+        ImportProblem.UNREADABLE, ImportProblem.NOT_SPREADSHEET)
+
+
+def test_refuses_a_zip_that_is_not_a_workbook(app):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.txt", "not a workbook")
+    library = make_library()
+
+    assert refused(library, buffer.getvalue(), JANUARY).problem is ImportProblem.NOT_SPREADSHEET
+
+
+def test_refuses_a_damaged_xls(app):
+    library = make_library()
+    data = xls_file([["Kod"], ["ABC123456"]])
+
+    assert refused(library, data[:600], JANUARY).problem is ImportProblem.UNREADABLE
+
+
+def test_refuses_an_empty_file(app):
+    library = make_library()
+
+    assert refused(library, b"", JANUARY).problem is ImportProblem.EMPTY
+    assert refused(library, b"\n\n", JANUARY).problem is ImportProblem.EMPTY
+    assert refused(library, xlsx_file([["Kod"]]), JANUARY).problem is ImportProblem.EMPTY
+
+
+def test_refuses_a_file_without_anything_like_codes(app):
+    library = make_library()
+    data = xlsx_file([["Imię", "Nazwisko"], ["Jan", "Kowalski"], ["Anna", "Nowak"]])
+
+    assert refused(library, data, JANUARY).problem is ImportProblem.NO_CODE_COLUMN
+
+
+def test_refuses_to_guess_between_two_code_like_columns(app):
+    library = make_library()
+    data = xlsx_file([[a, b] for a, b in zip(codes("AAA", 3), codes("BBB", 3))])
+
+    refusal = refused(library, data, JANUARY)
+    assert refusal.problem is ImportProblem.AMBIGUOUS_CODE_COLUMN
+    assert refusal.details["columns"] == ["B", "A"] or refusal.details["columns"] == ["A", "B"]
+
+
+def test_refuses_a_bad_code_and_names_its_row(app):
+    library = make_library()
+    data = panel_file(["GOOD00001", "bad code!", "GOOD00003"])
+
+    refusal = refused(library, data, JANUARY)
+    assert refusal.problem is ImportProblem.BAD_CODE
+    assert refusal.details["row"] == 3
+    assert "Wiersz 3" in describe_import_refusal(refusal)
+
+
+def test_refuses_duplicate_codes_within_the_file(app):
+    library = make_library()
+    data = panel_file(["DUP000001", "DUP000002", "DUP000001"])
+
+    refusal = refused(library, data, JANUARY)
+    assert refusal.problem is ImportProblem.DUPLICATE_IN_FILE
+    assert (refusal.details["row"], refusal.details["first_row"]) == (4, 2)
+
+
+def test_refuses_codes_already_in_a_pool_of_the_platform_even_of_another_library(app):
+    first = make_library("first")
+    second = make_library("second")
+    make_pool(first, codes("SAME", 3), JANUARY, filename="styczen.xlsx")
+
+    refusal = refused(second, panel_file(["NEW0000001", "SAME000002"]), FEBRUARY)
+    assert refusal.problem is ImportProblem.CODE_EXISTS
+    assert refusal.details["code"] == "SAME000002" and refusal.details["row"] == 3
+    assert "styczen.xlsx" in describe_import_refusal(refusal)
+
+
+def test_refuses_the_same_file_twice(app):
+    library = make_library()
+    data = panel_file(codes("TWICE", 3), JANUARY)
+    run_import(library, data, filename="styczen.xlsx")
+
+    refusal = refused(library, data, filename="kopia.xlsx")
+    assert refusal.problem is ImportProblem.SAME_FILE
+    assert refusal.details["filename"] == "styczen.xlsx"
+
+
+def test_refuses_a_file_without_a_window_when_none_is_given(app):
+    library = make_library()
+
+    assert refused(library, panel_file(codes("NOW", 2))).problem is ImportProblem.NO_WINDOW
+
+
+def test_refuses_a_window_that_ends_before_it_starts(app):
+    library = make_library()
+    backwards = (date(2020, 1, 31), date(2020, 1, 2))
+
+    assert refused(library, panel_file(codes("REV", 2)), backwards).problem is ImportProblem.WINDOW_REVERSED
+    assert refused(library, panel_file(codes("REV", 2), backwards)).problem is ImportProblem.WINDOW_REVERSED
+
+
+def test_refuses_a_window_given_that_differs_from_the_file(app):
+    library = make_library()
+
+    refusal = refused(library, panel_file(codes("CON", 2), JANUARY), FEBRUARY)
+    assert refusal.problem is ImportProblem.WINDOW_CONFLICT
+
+
+def test_refuses_rows_with_different_windows(app):
+    library = make_library()
+    data = xlsx_file([["Kod", "Ważny od", "Ważny do"], ["MIX000001", *JANUARY], ["MIX000002", *FEBRUARY]])
+
+    refusal = refused(library, data)
+    assert (refusal.problem, refusal.details["row"]) == (ImportProblem.WINDOW_MIXED, 3)
+
+
+def test_refuses_a_date_it_cannot_read(app):
+    library = make_library()
+    data = xlsx_file([["Kod", "Ważny od", "Ważny do"], ["DAT000001", "jutro", "31.01.2020"]])
+
+    refusal = refused(library, data)
+    assert (refusal.problem, refusal.details["row"]) == (ImportProblem.BAD_DATE, 2)
+
+
+def test_refuses_a_window_overlapping_another_pool_of_the_library(app):
+    library = make_library()
+    make_pool(library, codes("JAN", 2), JANUARY)
+
+    refusal = refused(library, panel_file(codes("LAP", 2)), (date(2020, 1, 15), date(2020, 2, 14)))
+    assert refusal.problem is ImportProblem.WINDOW_OVERLAP
+
+
+def test_refuses_a_window_after_the_service_end(app):
+    consortium(db.session).service_end = date(2021, 1, 2)
+    db.session.commit()
+    library = make_library()
+
+    refusal = refused(library, panel_file(codes("END", 2)), (date(2021, 2, 1), date(2021, 2, 28)))
+    assert refusal.problem is ImportProblem.AFTER_SERVICE_END
