@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from htmx_flask import Htmx
 
-from kiosk.database import configure_engine, normalise_database_url
+from kiosk.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
 from kiosk.extensions import db, migrate
 from kiosk.secrets import PEPPER_FILE, SECRET_KEY_FILE, read_or_create
 
@@ -48,7 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     Htmx(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS))
 
     from kiosk import web
     app.register_blueprint(web.bp)

@@ -257,7 +257,14 @@ def serve(host, port, threads) -> None:
     """Uruchamia serwer (waitress)."""
     from waitress import serve as waitress_serve
 
+    from kiosk import MIGRATIONS
+    from kiosk.database import schema_is_current
+
     app = create_app()
+    with app.app_context():
+        if not schema_is_current(db.engine, str(MIGRATIONS)):
+            _refuse("Baza danych nie jest przygotowana albo jest starsza niż program: "
+                    "uruchom najpierw `kiosk db upgrade`.")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Kodomat: http://{shown}:{port}/  (zatrzymanie: Ctrl+C)")
     waitress_serve(app, host=host, port=port, threads=threads)

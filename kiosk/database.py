@@ -23,7 +23,7 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def configure_engine(engine: Engine) -> Engine:
+def configure_engine(engine: Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     if engine.dialect.name != "sqlite" or engine in _configured:
         return engine
     _configured.add(engine)
@@ -33,7 +33,7 @@ def configure_engine(engine: Engine) -> Engine:
         # Let SQLAlchemy's "begin" event below emit BEGIN, not the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -51,3 +51,21 @@ def configure_engine(engine: Engine) -> Engine:
 def for_writing(engine: Engine) -> Engine:
     """The engine whose transactions take the write lock first (SQLite only)."""
     return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def schema_is_current(engine: Engine, migrations_dir: str) -> bool:
+    """True when the database has every migration applied."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config(migrations_dir)).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
+def _alembic_config(migrations_dir: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", migrations_dir)
+    return config

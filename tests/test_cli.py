@@ -205,3 +205,44 @@ def test_the_installed_command_honours_database_url_and_instance(tmp_path):
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "inst" / "kodomat.db").exists()
     pepper = tmp_path / "inst" / "reader-pepper.key"
     assert pepper.exists() and (pepper.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_busy_database_is_said_plainly_and_nothing_is_issued(tmp_path):
+    """Another program holds SQLite's write lock longer than the busy timeout."""
+    import sqlite3
+
+    from flask_migrate import upgrade
+
+    from kiosk import create_app
+
+    path = tmp_path / "busy.db"
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                      "SQLITE_BUSY_TIMEOUT_MS": 200})
+    with app.app_context():
+        upgrade()
+        make_library("lib")
+        db.session.remove()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            busy = app.test_cli_runner().invoke(main, ["issue", "--library", "lib", "--card", "12345678"])
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        from kiosk.models import Event
+        kinds = db.session.scalars(select(Event.kind)).all()
+
+    assert busy.exit_code == 1
+    assert "Baza danych jest zajęta; nic nie wydano" in busy.output
+    assert "card_refused" not in kinds and "issue" not in kinds and "no_pool" not in kinds
+
+
+def test_serve_refuses_a_database_that_is_not_migrated(tmp_path):
+    env = {**os.environ, "KIOSK_INSTANCE": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    script = Path(sys.executable).with_name("kiosk")
+
+    served = subprocess.run([str(script), "serve", "--port", "5999"], env=env, capture_output=True,
+                            text=True, timeout=60)
+
+    assert served.returncode == 1 and "kiosk db upgrade" in served.stderr

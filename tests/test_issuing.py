@@ -231,3 +231,25 @@ def test_default_card_format_is_permissive_but_refuses_garbage(app):
     assert issue(app, "x" * 33, warsaw(2020, 1, 5, 9)).reason is CardRefusal.FORMAT
     assert issue(app, "'; DROP TABLE codes;--", warsaw(2020, 1, 5, 9)).reason is CardRefusal.FORMAT
     assert issue(app, "ab12", warsaw(2020, 1, 5, 9)).outcome is Outcome.NO_POOL
+
+
+def test_a_failing_transaction_loses_no_code(app, monkeypatch):
+    import kiosk.issuing
+
+    library = make_library()
+    make_pool(library, codes("JAN", 1), JANUARY_2020)
+
+    def broken_log(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(kiosk.issuing, "record_event", broken_log)
+    try:
+        issue(app, "1401", warsaw(2020, 1, 5, 9))
+    except RuntimeError:
+        pass
+    monkeypatch.undo()
+    db.session.commit()
+
+    assert db.session.scalar(select(Code.status)) == CodeStatus.AVAILABLE.value
+    assert db.session.scalar(select(func.count()).select_from(Issuance)) == 0
+    assert issue(app, "1402", warsaw(2020, 1, 5, 9)).outcome is Outcome.ISSUED

@@ -1,0 +1,162 @@
+"""Issuing throughput and latency for N workers on SQLite and PostgreSQL.
+
+Each worker has its own engine (its own connection, as separate kiosks do) and
+issues codes to distinct readers from one pool. Two baselines from the same run:
+- no-op: the same loop with a no-op in place of the issuing transaction;
+- bare write: the same loop with the smallest write transaction (one event row).
+
+    python bench/issue.py [--workers 1,4,8] [--calls 200]
+PostgreSQL is measured when BENCH_DATABASE_URL or TEST_DATABASE_URL is set.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_migrate import upgrade  # noqa: E402
+
+from kiosk import create_app  # noqa: E402
+from kiosk.database import configure_engine, for_writing, normalise_database_url  # noqa: E402
+from kiosk.events import record_event  # noqa: E402
+from kiosk.extensions import db  # noqa: E402
+from kiosk.issuing import Actor, Outcome, issue_code  # noqa: E402
+from kiosk.libraries import add_library  # noqa: E402
+from kiosk.models import Channel, Platform  # noqa: E402
+from kiosk.pools import import_pool  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+NOW = datetime(2020, 1, 10, 11, tzinfo=timezone.utc)
+WINDOW = (date(2020, 1, 1), date(2020, 1, 31))
+PEPPER = "bench-pepper"
+
+
+def prepare(url: str, instance: Path, pool_size: int) -> None:
+    app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": url,
+                      "READER_PEPPER": PEPPER, "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade()
+        library = add_library(db.session, slug="bench", name="Bench", actor="bench", now=NOW)
+        legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+        data = ("Kod\n" + "\n".join(f"BENCH{uuid.uuid4().hex[:12].upper()}" for _ in range(pool_size))).encode()
+        import_pool(db.session, library=library, platform=legimi, data=data, filename="bench.csv",
+                    window=WINDOW, actor="bench", now=NOW)
+        db.engine.dispose()
+
+
+def run(url: str, workers: int, calls: int, action: str) -> tuple[list[float], float]:
+    """Per-call latencies (seconds) of all workers, and the wall time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(workers + 1)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        engine = configure_engine(create_engine(url))
+        mine: list[float] = []
+        try:
+            with engine.connect():  # open the connection before the clock starts
+                pass
+            barrier.wait()
+            for n in range(calls):
+                card = f"{action[:1]}{worker:03d}{n:06d}{uuid.uuid4().hex[:6]}"
+                started = time.perf_counter()
+                if action == "issue":
+                    result = issue_code(engine, library_slug="bench", card_number=card,
+                                        channel=Channel.KIOSK, actor=Actor("bench"), now=NOW,
+                                        pepper=PEPPER)
+                    assert result.outcome is Outcome.ISSUED, result
+                elif action == "bare":
+                    with Session(for_writing(engine)) as session:
+                        record_event(session, kind="bench", actor="bench", now=NOW)
+                        session.commit()
+                mine.append(time.perf_counter() - started)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            engine.dispose()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return latencies, wall
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def fresh_database(kind: str, base_pg: str | None, folder: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        path = folder / f"bench-{uuid.uuid4().hex[:6]}.db"
+        return f"sqlite:///{path}", lambda: None
+    admin = create_engine(base_pg)
+    schema = f"kodomat_bench_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop():
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    sep = "&" if "?" in base_pg else "?"
+    return f"{base_pg}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="1,4,8")
+    parser.add_argument("--calls", type=int, default=200, help="calls per worker")
+    args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    pg = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    kinds = ["sqlite"] + (["postgresql"] if pg else [])
+    base_pg = normalise_database_url(pg) if pg else None
+
+    print(f"calls per worker: {args.calls}; machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    print()
+    print("| database | workers | issues/s | median ms | p99 ms | bare write median ms | no-op median µs | issue ÷ bare write | issue ÷ no-op |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for kind in kinds:
+            for workers in worker_counts:
+                url, drop = fresh_database(kind, base_pg, folder)
+                try:
+                    prepare(url, folder, pool_size=workers * args.calls)
+                    noop, _ = run(url, workers, args.calls, "noop")
+                    bare, _ = run(url, workers, args.calls, "bare")
+                    issued, wall = run(url, workers, args.calls, "issue")
+                finally:
+                    drop()
+                med, p99 = statistics.median(issued), percentile(issued, 0.99)
+                bare_med, noop_med = statistics.median(bare), statistics.median(noop)
+                print(f"| {kind} | {workers} | {len(issued) / wall:,.0f} | {med * 1e3:.2f} | {p99 * 1e3:.2f} "
+                      f"| {bare_med * 1e3:.2f} | {noop_med * 1e6:.2f} | {med / bare_med:.1f}× "
+                      f"| {med / noop_med:,.0f}× |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
