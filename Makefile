@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench clean check-python
+.PHONY: run test bench clean check-python translations vendor
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kodomat needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -35,3 +35,15 @@ bench: $(BIN)/.installed-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# After changing a translatable text: update the catalogues, translate, compile.
+translations: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o kiosk/translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i kiosk/translations/messages.pot -d kiosk/translations --width 100
+	$(BIN)/pybabel compile -d kiosk/translations --statistics
+
+# htmx comes from the npm registry at the version package.json pins.
+vendor:
+	npm ci --no-audit --no-fund
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-$$(node -p "require('./node_modules/htmx.org/package.json').version").min.js

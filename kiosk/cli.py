@@ -19,7 +19,8 @@ from werkzeug.security import generate_password_hash
 from kiosk import create_app
 from kiosk.clock import format_date, parse_date, parse_month, utcnow
 from kiosk.extensions import db
-from kiosk.issuing import Actor, DatabaseBusy, issue_code
+from kiosk.channels import issue_now
+from kiosk.issuing import Actor, DatabaseBusy
 from kiosk.messages import describe_import_refusal, describe_issue
 from kiosk.cards import CHECK_DIGITS
 from kiosk.models import CardCheckKind, Channel, Library, Platform, Role, StaffUser
@@ -182,9 +183,7 @@ def issue(library_slug, card, platform_slug, as_json) -> None:
     _library(library_slug)
     _platform(platform_slug)
     try:
-        result = issue_code(db.engine, library_slug=library_slug, card_number=card, channel=Channel.DESK,
-                            actor=Actor(_cli_actor()), now=utcnow(),
-                            pepper=current_app.config["READER_PEPPER"], platform_slug=platform_slug)
+        result = issue_now(library_slug, card, Channel.DESK, Actor(_cli_actor()), platform_slug)
     except DatabaseBusy:
         _refuse("Baza danych jest zajęta; nic nie wydano. Spróbuj za chwilę.")
     if as_json:
@@ -247,6 +246,64 @@ def demo() -> None:
 
     outcome = seed_demo(db.session, instance=Path(current_app.instance_path), now=utcnow())
     click.echo(outcome)
+    from kiosk.demo import demo_kiosk_link
+    token = demo_kiosk_link(db.session, now=utcnow())
+    if token:
+        click.echo(f"Kiosk demonstracyjny: otwórz {enrol_url(token)}")
+
+
+@main.command("enroll-kiosk")
+@click.option("--library", "library_slug", required=True)
+@click.option("--name", required=True, help="Nazwa kiosku, np. „Hol, parter”.")
+@click.option("--printer", default="browser", show_default=True,
+              help="browser, cups:KOLEJKA, escpos-tcp:HOST[:PORT], escpos-usb:VID:PID, escpos-file:ŚCIEŻKA")
+@with_appcontext
+def enroll_kiosk(library_slug, name, printer) -> None:
+    """Dopisuje kiosk i wypisuje jednorazowy link, który trzeba otworzyć na kiosku."""
+    from kiosk.kiosks import enrol_kiosk
+    from printing.printers import PrinterSettingError, printer_from_setting
+
+    try:
+        printer_from_setting(printer)
+    except PrinterSettingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--printer")
+    enrolment = enrol_kiosk(db.session, library=_library(library_slug), name=name, printer=printer,
+                            actor=_cli_actor(), now=utcnow())
+    click.echo(f"Kiosk „{name}” (nr {enrolment.kiosk.id}). Otwórz na kiosku ten link "
+               f"(działa raz, do {format_datetime(enrolment.expires_at)}):")
+    click.echo(enrol_url(enrolment.token))
+
+
+@main.command("slip")
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["pdf80", "pdf58", "a6", "escpos"]), default="pdf80",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["pl", "en", "uk"]), default="pl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@with_appcontext
+def slip(code, fmt, lang, output: Path) -> None:
+    """Drukuje ponownie wydruk wydanego kodu (PDF albo ESC/POS do pliku)."""
+    from kiosk.slips import live_issuance_of_code, slip_for_issuance
+    from printing.escpos import render_escpos
+    from printing.pdf import render_pdf
+
+    issuance = live_issuance_of_code(db.session, code)
+    if issuance is None:
+        _refuse(f"Kod {code} nie został nikomu wydany (albo został wycofany).")
+    model = slip_for_issuance(db.session, issuance.id, lang)
+    output.write_bytes(render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt))
+    click.echo(f"Zapisano wydruk {model.slip_id} ({fmt}) do {output}.")
+
+
+def enrol_url(token: str) -> str:
+    return current_app.config["KIOSK_BASE_URL"].rstrip("/") + f"/kiosk/enrol/{token}"
+
+
+def format_datetime(moment) -> str:
+    from zoneinfo import ZoneInfo
+
+    from kiosk.clock import DEFAULT_TIMEZONE
+    return moment.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%d.%m.%Y %H:%M")
 
 
 @main.command("serve")

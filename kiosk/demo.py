@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from kiosk.clock import format_date, local_day, month_window
 from kiosk.libraries import add_library
-from kiosk.models import Library, Platform
+from kiosk.kiosks import enrol_kiosk
+from kiosk.models import Kiosk, Library, Platform
 from kiosk.pools import import_pool
 
 DEMO_SLUG = "demo"
@@ -54,3 +55,15 @@ def seed_demo(session: Session, *, instance: Path, now: datetime) -> str:
     return (f"Dodano bibliotekę demonstracyjną „{DEMO_SLUG}” z pulą {report.count} kodów DEMO "
             f"ważnych {format_date(report.valid_from)}–{format_date(report.valid_until)} "
             f"(plik {path}).\nSpróbuj: kiosk issue --library {DEMO_SLUG} --card 1234567890")
+
+
+def demo_kiosk_link(session: Session, *, now: datetime) -> str | None:
+    """A fresh one-time link for the demo library's kiosk, so a newcomer can open
+    the kiosk at once; None when there is no demo library."""
+    library = session.scalar(select(Library).where(Library.slug == DEMO_SLUG))
+    if library is None:
+        return None
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.library_id == library.id).order_by(Kiosk.id).limit(1))
+    enrolment = enrol_kiosk(session, library=library, name="Kiosk demonstracyjny", actor="demo", now=now,
+                            kiosk=kiosk)
+    return enrolment.token

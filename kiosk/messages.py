@@ -1,11 +1,13 @@
-"""Polish sentences for the domain's reason codes, as staff see them in the CLI.
-
-The domain returns codes (CardRefusal, ImportProblem, Outcome), never sentences,
-so every screen can say them in its own language."""
+"""Sentences for the domain's reason codes. The domain returns codes
+(CardRefusal, ImportProblem, Outcome), never sentences; this module says them:
+card refusals in the reader's language (catalogues in kiosk/translations), import
+refusals and the CLI's lines in Polish, for staff."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
 
 from kiosk.cards import CardRefusal
 from kiosk.clock import DEFAULT_TIMEZONE, format_date
@@ -13,12 +15,12 @@ from kiosk.issuing import IssueResult, Outcome
 from kiosk.pools import ImportProblem, ImportRefused
 
 CARD_REFUSALS = {
-    CardRefusal.EMPTY: "Nie podano numeru karty.",
-    CardRefusal.FORMAT: "To nie wygląda na numer karty tej biblioteki. Sprawdź numer albo zapytaj w wypożyczalni.",
-    CardRefusal.CHECK_DIGIT: "Numer karty ma błąd (nie zgadza się cyfra kontrolna). Sprawdź numer albo zapytaj w wypożyczalni.",
-    CardRefusal.UNKNOWN: "Tej karty nie ma w rejestrze czytelników biblioteki. Zapytaj w wypożyczalni.",
-    CardRefusal.EXPIRED: "Karta straciła ważność. Przedłuż ją w wypożyczalni.",
-    CardRefusal.BLOCKED: "Karta jest zablokowana. Zapytaj w wypożyczalni.",
+    CardRefusal.EMPTY: _l("Nie podano numeru karty."),
+    CardRefusal.FORMAT: _l("To nie wygląda na numer karty tej biblioteki. Sprawdź numer."),
+    CardRefusal.CHECK_DIGIT: _l("Numer karty ma błąd: nie zgadza się cyfra kontrolna. Sprawdź numer."),
+    CardRefusal.UNKNOWN: _l("Tej karty nie ma w rejestrze czytelników biblioteki."),
+    CardRefusal.EXPIRED: _l("Karta straciła ważność. Przedłużysz ją w wypożyczalni."),
+    CardRefusal.BLOCKED: _l("Karta jest zablokowana."),
 }
 
 
@@ -76,7 +78,7 @@ def describe_import_refusal(exc: ImportRefused) -> str:
 def describe_issue(result: IssueResult) -> str:
     o = Outcome
     if result.outcome is o.CARD_REFUSED:
-        return "Karta odrzucona: " + CARD_REFUSALS[result.reason]
+        return f"Karta odrzucona: {CARD_REFUSALS[result.reason]}"
     if result.outcome is o.ISSUED:
         return f"Wydano kod {result.code}. Aktywuj do {format_date(result.valid_until)}."
     if result.outcome is o.REPRINT:

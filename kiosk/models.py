@@ -117,6 +117,7 @@ class Library(Base):
     card_pattern: Mapped[str | None] = mapped_column(String(200))
     card_check_digit: Mapped[str | None] = mapped_column(String(20))
     low_pool_percent: Mapped[int] = mapped_column(Integer, default=10)
+    kiosk_idle_seconds: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -178,8 +179,19 @@ class Kiosk(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Where its slips go: "browser", "cups:QUEUE", "escpos-tcp:HOST[:PORT]",
+    # "escpos-usb:VENDOR:PRODUCT" or "escpos-file:PATH" (printing.printers).
+    printer: Mapped[str] = mapped_column(String(300), default="browser", server_default="browser")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The one-time enrolment link: only its hash is kept, until it is used.
+    enrol_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrol_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Changes at every enrolment, so an older browser's cookie stops working.
+    device_nonce: Mapped[str | None] = mapped_column(String(32))
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    library: Mapped[Library] = relationship()
 
 
 class StaffUser(Base):

@@ -20,10 +20,11 @@ def test_migrations_build_exactly_the_models_schema(app):
 
 def test_secrets_are_created_once_private_and_kept(tmp_path: Path):
     config = {"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://"}
-    first = create_app(config).config["READER_PEPPER"]
-    second = create_app(config).config["READER_PEPPER"]
+    first, second = create_app(config).config, create_app(config).config
 
-    assert first == second and len(first) == 64
+    assert first["READER_PEPPER"] == second["READER_PEPPER"] and len(first["READER_PEPPER"]) == 64
+    assert first["SECRET_KEY"] == second["SECRET_KEY"] and len(first["SECRET_KEY"]) == 64
+    assert first["SECRET_KEY"] != first["READER_PEPPER"]
     for name in ("reader-pepper.key", "secret-key.key"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
 

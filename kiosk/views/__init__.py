@@ -1,0 +1,1 @@
+"""HTTP views, one blueprint per audience; each calls the domain and picks a template."""

@@ -1,0 +1,106 @@
+"""Where a slip goes, chosen per kiosk or desk by a short setting:
+
+    browser                     the browser prints the on-screen slip / opens the PDF
+    cups:QUEUE                  `lp -d QUEUE` with the 80 mm PDF
+    escpos-tcp:HOST[:PORT]      a network receipt printer (port 9100 by default)
+    escpos-usb:VENDOR:PRODUCT   a USB receipt printer (hex ids, e.g. 04b8:0202)
+    escpos-file:PATH            a device file such as /dev/usb/lp0
+
+A printer that is off, out of paper or unreachable raises PrinterError; the caller
+keeps the issuance and tells the reader to ask at the desk."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+from printing.escpos import render_escpos
+from printing.pdf import render_pdf
+from printing.slip import Slip
+
+TIMEOUT_SECONDS = 5
+
+
+class PrinterError(RuntimeError):
+    pass
+
+
+class PrinterSettingError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Printer:
+    kind: str
+    target: str = ""
+    port: int = 9100
+
+    @property
+    def prints_in_browser(self) -> bool:
+        return self.kind == "browser"
+
+    def print_slip(self, slip: Slip) -> None:
+        if self.kind == "browser":
+            return  # the page itself prints
+        try:
+            if self.kind == "cups":
+                _print_cups(self.target, render_pdf(slip, "pdf80"))
+            elif self.kind == "escpos-tcp":
+                _send_tcp(self.target, self.port, render_escpos(slip))
+            elif self.kind == "escpos-file":
+                with open(self.target, "wb") as device:
+                    device.write(render_escpos(slip))
+            elif self.kind == "escpos-usb":
+                _send_usb(self.target, render_escpos(slip))
+        except PrinterError:
+            raise
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PrinterError(f"{self.kind}:{self.target}: {exc}") from exc
+
+
+def _send_tcp(host: str, port: int, data: bytes) -> None:
+    with socket.create_connection((host, port), timeout=TIMEOUT_SECONDS) as connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+
+
+def _print_cups(queue: str, pdf: bytes) -> None:
+    if shutil.which("lp") is None:
+        raise PrinterError("CUPS is not installed (no `lp` command)")
+    done = subprocess.run(["lp", "-d", queue, "-t", "Kodomat", "-"], input=pdf,
+                          capture_output=True, timeout=TIMEOUT_SECONDS * 2)
+    if done.returncode != 0:
+        raise PrinterError(done.stderr.decode(errors="replace").strip() or f"lp exited {done.returncode}")
+
+
+def _send_usb(target: str, data: bytes) -> None:
+    from escpos.printer import Usb
+
+    vendor, product = (int(part, 16) for part in target.split(":"))
+    try:
+        printer = Usb(vendor, product)
+        printer._raw(data)
+        printer.close()
+    except Exception as exc:  # pyusb raises its own kinds for a missing device
+        raise PrinterError(f"USB printer {target}: {exc}") from exc
+
+
+def printer_from_setting(setting: str) -> Printer:
+    kind, _, rest = (setting or "browser").strip().partition(":")
+    if kind == "browser" and not rest:
+        return Printer("browser")
+    if kind in ("cups", "escpos-file") and rest:
+        return Printer(kind, rest)
+    if kind == "escpos-tcp" and rest:
+        host, _, port = rest.partition(":")
+        if port and not port.isdigit():
+            raise PrinterSettingError(f"port must be a number: {setting}")
+        return Printer(kind, host, int(port or 9100))
+    if kind == "escpos-usb" and rest.count(":") == 1:
+        try:
+            [int(part, 16) for part in rest.split(":")]
+        except ValueError:
+            raise PrinterSettingError(f"USB ids are hexadecimal VENDOR:PRODUCT: {setting}")
+        return Printer(kind, rest)
+    raise PrinterSettingError(f"unknown printer setting: {setting!r}")
