@@ -14,10 +14,12 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from werkzeug.security import generate_password_hash
 
 from kiosk import create_app
 from kiosk.clock import format_date, parse_date, parse_month, utcnow
+from kiosk.database import is_busy
 from kiosk.extensions import db
 from kiosk.channels import issue_now
 from kiosk.issuing import Actor, DatabaseBusy
@@ -64,7 +66,17 @@ def _date_option(value: str | None, name: str) -> date | None:
         raise click.BadParameter(f"„{value}” nie jest datą (RRRR-MM-DD albo DD.MM.RRRR)", param_hint=name)
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+class KioskGroup(FlaskGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            _refuse("Baza danych jest zajęta; nic nie wydano ani nie zmieniono. Spróbuj za chwilę.")
+
+
+@click.group(cls=KioskGroup, create_app=create_app, add_version_option=False)
 def main() -> None:
     """Kodomat: kody e-booków dla czytelników bibliotek."""
 
@@ -292,6 +304,11 @@ def slip(code, fmt, lang, output: Path) -> None:
         _refuse(f"Kod {code} nie został nikomu wydany (albo został wycofany).")
     model = slip_for_issuance(db.session, issuance.id, lang)
     output.write_bytes(render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt))
+    from kiosk.events import record_event
+    issuance.print_count += 1
+    record_event(db.session, kind="slip_reprint", actor=_cli_actor(), library_id=issuance.library_id,
+                 now=utcnow(), issuance_id=issuance.id, format=fmt)
+    db.session.commit()
     click.echo(f"Zapisano wydruk {model.slip_id} ({fmt}) do {output}.")
 
 

@@ -1,8 +1,12 @@
 """Engine set-up that the app, the CLI, the tests and the benchmarks share.
 
-SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout,
-and transactions begun by us so that issuing can ask for BEGIN IMMEDIATE: it takes
-the write lock before reading, so two kiosks can never read the same free code.
+SQLite: WAL, foreign keys on, a busy timeout, and every transaction begun with
+BEGIN IMMEDIATE: it takes the write lock before its first read. Two kiosks then
+can never read the same free code, and no transaction can fail halfway because
+another wrote since it read (SQLITE_BUSY_SNAPSHOT, which no timeout cures): they
+queue for the lock instead. Keep transactions short: commit before slow work
+such as printing. A read-only transaction may ask for DEFERRED with the execution
+option sqlite_begin="DEFERRED".
 """
 from __future__ import annotations
 
@@ -13,6 +17,14 @@ from sqlalchemy import Engine, event
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _configured: weakref.WeakSet = weakref.WeakSet()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A lock, a timeout or a serialisation failure: nothing was done; try again."""
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).lower()
+    return ("locked" in text or "busy" in text
+            or getattr(orig, "sqlstate", None) in ("40001", "40P01", "55P03", "57014"))
 
 
 def normalise_database_url(url: str) -> str:
@@ -42,15 +54,10 @@ def configure_engine(engine: Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "")
-        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def for_writing(engine: Engine) -> Engine:
-    """The engine whose transactions take the write lock first (SQLite only)."""
-    return engine.execution_options(sqlite_begin="IMMEDIATE")
 
 
 def schema_is_current(engine: Engine, migrations_dir: str) -> bool:

@@ -2,7 +2,8 @@
 CLI) calls, so the rules live in one place.
 
 Safety under concurrency:
-- SQLite: the transaction starts with BEGIN IMMEDIATE, so issuers run one at a time.
+- SQLite: every transaction starts with BEGIN IMMEDIATE (kiosk.database), so
+  issuers run one at a time.
 - PostgreSQL: the free code is taken with FOR UPDATE SKIP LOCKED, so two issuers
   never take the same code, and the unique index on live issuances stops a reader
   served twice at once: the loser rolls back (its code stays free) and retries,
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from kiosk.cards import CardRefusal, check_card
 from kiosk.clock import local_day
-from kiosk.database import for_writing
+from kiosk.database import is_busy
 from kiosk.events import record_event
 from kiosk.models import Channel, Code, CodeStatus, Consortium, Issuance, Library, Platform, Pool
 from kiosk.readers import reader_key
@@ -101,7 +102,7 @@ def issue_code(
     """Hand the reader this window's code: a new one, or the one they already have."""
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
-        with Session(for_writing(engine), expire_on_commit=False) as session:
+        with Session(engine, expire_on_commit=False) as session:
             try:
                 result = _issue_once(session, library_slug, card_number, channel, actor, now,
                                      pepper, platform_slug)
@@ -113,16 +114,10 @@ def issue_code(
                 last_error = exc
             except OperationalError as exc:
                 session.rollback()
-                if not _is_transient(exc):
+                if not is_busy(exc):
                     raise
                 last_error = exc
     raise DatabaseBusy("the database is busy; nothing was issued") from last_error
-
-
-def _is_transient(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return "locked" in text or "busy" in text or sqlstate in ("40001", "40P01", "55P03")
 
 
 def _issue_once(session: Session, library_slug: str, card_number: str, channel: Channel,

@@ -129,7 +129,8 @@ class SlipLayout:
     def render(self, title: str) -> bytes:
         height = self.paper.fixed_height or self.height + 2 * self.paper.margin
         buffer = io.BytesIO()
-        canvas = Canvas(buffer, pagesize=(self.paper.width, height), invariant=True)
+        canvas = Canvas(buffer, pagesize=(self.paper.width, height), invariant=True,
+                        initialFontName=self.fonts.regular)  # no unembedded Helvetica
         canvas.setTitle(title)
         canvas.setAuthor("Kodomat")
         y = height - self.paper.margin

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -23,14 +24,26 @@ BACKENDS = ["sqlite", "postgresql"]
 SEED_PLATFORM = {"slug": "legimi", "name": "Legimi", "activation_url": "https://www.legimi.pl/mazowieckie"}
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in an app context of its own, as in production: the test keeps
+    one pushed for its own queries, and requests must not share its `g`."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()  # the test's own transaction must not hold SQLite's lock
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 def _app_for(url: str, instance: Path):
-    return create_app({
+    app = create_app({
         "TESTING": True,
         "INSTANCE_PATH": str(instance),
         "SQLALCHEMY_DATABASE_URI": url,
         "READER_PEPPER": "test-pepper",
         "SECRET_KEY": "test-secret",
     })
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

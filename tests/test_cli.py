@@ -246,3 +246,35 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path):
                             text=True, timeout=60)
 
     assert served.returncode == 1 and "kiosk db upgrade" in served.stderr
+
+
+def test_slip_renders_every_format_for_an_issued_code_and_counts_the_reprint(runner, tmp_path):
+    from kiosk.models import Issuance
+
+    make_library("lib")
+    kiosk(runner, "import-codes", write(tmp_path, "k.xlsx", panel_file(codes("SLP", 2))),
+          "--library", "lib", "--month", f"{this_month()[0]:%Y-%m}")
+    code = json.loads(kiosk(runner, "issue", "--library", "lib", "--card", "12345678", "--json").output)["code"]
+
+    outputs = {}
+    for fmt in ("pdf80", "pdf58", "a6", "escpos"):
+        path = tmp_path / f"slip.{fmt}"
+        result = kiosk(runner, "slip", code, "--format", fmt, "-o", str(path))
+        assert result.exit_code == 0, result.output
+        outputs[fmt] = path.read_bytes()
+    unknown = kiosk(runner, "slip", "NOSUCHCODE1", "-o", str(tmp_path / "x.pdf"))
+
+    assert all(outputs[f].startswith(b"%PDF") for f in ("pdf80", "pdf58", "a6"))
+    assert code[:4].encode() in outputs["escpos"] and outputs["escpos"].endswith(b"\x1dV\x00")
+    assert unknown.exit_code == 1 and "nie został nikomu wydany" in unknown.output
+    assert db.session.scalar(select(Issuance.print_count)) == 5
+
+
+def test_enroll_kiosk_prints_a_one_time_link(runner):
+    make_library("lib")
+
+    made = kiosk(runner, "enroll-kiosk", "--library", "lib", "--name", "Hol", "--printer", "escpos-tcp:10.0.0.9")
+    bad = kiosk(runner, "enroll-kiosk", "--library", "lib", "--name", "Hol", "--printer", "laser")
+
+    assert made.exit_code == 0 and "/kiosk/enrol/" in made.output
+    assert bad.exit_code == 2

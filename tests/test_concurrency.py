@@ -20,6 +20,7 @@ JANUARY = (date(2020, 1, 2), date(2020, 1, 31))
 
 def issue_concurrently(app, cards: list[str]) -> list:
     """Each worker has its own engine, so its own connection, as separate kiosks do."""
+    db.session.commit()  # hold no lock while the workers run
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     pepper = app.config["READER_PEPPER"]
     shares = [cards[i::WORKERS] for i in range(WORKERS)]

@@ -7,35 +7,32 @@ from __future__ import annotations
 from flask import (Blueprint, abort, current_app, g, make_response, redirect, render_template, request,
                    url_for)
 from flask_wtf.csrf import CSRFError
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from sqlalchemy.exc import OperationalError
 
 from kiosk.channels import issue_now
 from kiosk.clock import format_date, utcnow
+from kiosk.database import is_busy
 from kiosk.events import record_event
 from kiosk.extensions import db
 from kiosk.i18n import LANGUAGES, language_from
 from kiosk.issuing import Actor, DatabaseBusy, Outcome
 from kiosk.kiosks import actor_label, enrolled_kiosk, paused_until, redeem_link
 from kiosk.messages import CARD_REFUSALS
-from kiosk.models import Channel, Issuance, Kiosk
+from kiosk.models import Channel, Kiosk
 from kiosk.slips import slip_for_issuance
 from printing.barcodes import qr_svg
-from printing.pdf import render_pdf
 from printing.printers import PrinterError, printer_from_setting
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 
 COOKIE = "kodomat_kiosk"
 COOKIE_YEARS = 10
-SLIP_LINK_SECONDS = 300
 
 
 def _cookie_signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kiosk-device")
-
-
-def _slip_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-slip")
 
 
 def current_kiosk() -> Kiosk | None:
@@ -60,7 +57,7 @@ def _no_store(response):
 
 def _screen(template: str, status: int = 200, **context):
     """The fragment alone for htmx, or the whole kiosk page around it."""
-    kiosk = context.pop("kiosk", None) or current_kiosk()
+    kiosk = context.pop("kiosk") if "kiosk" in context else current_kiosk()
     context.setdefault("idle_seconds", kiosk.library.kiosk_idle_seconds if kiosk else 30)
     context.update(lang=g.lang, languages=LANGUAGES, format_date=format_date, screen=template)
     if request.headers.get("HX-Request"):
@@ -120,6 +117,7 @@ def scan():
                        reason=CARD_REFUSALS.get(result.reason))
     slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
     printer = printer_from_setting(kiosk.printer)
+    db.session.commit()  # hold no database lock while the printer takes its time
     print_failed = False
     if not printer.prints_in_browser:
         try:
@@ -134,30 +132,21 @@ def scan():
             db.session.commit()
     return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip, Outcome=Outcome,
                    qr=qr_svg(slip.activation_url), print_failed=print_failed,
-                   autoprint=printer.prints_in_browser,
-                   pdf_url=url_for("kiosk.slip_pdf", token=_slip_signer().dumps(result.issuance_id),
-                                   lang=g.lang))
+                   autoprint=printer.prints_in_browser)
 
 
-@bp.get("/slip/<token>.pdf")
-def slip_pdf(token: str):
-    """The slip as an 80 mm PDF, for a few minutes after it was issued, to this kiosk."""
-    kiosk = _require_kiosk()
-    try:
-        issuance_id = _slip_signer().loads(token, max_age=SLIP_LINK_SECONDS)
-    except BadSignature:
-        abort(404)
-    issuance = db.session.get(Issuance, int(issuance_id))
-    if issuance is None or issuance.library_id != kiosk.library_id:
-        abort(404)
-    slip = slip_for_issuance(db.session, issuance.id, g.lang)
-    response = make_response(render_pdf(slip, "pdf80"))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{slip.slip_id}.pdf"'
-    return response
+@bp.errorhandler(OperationalError)
+def _database_busy(error):
+    if not is_busy(error):
+        raise error
+    db.session.rollback()
+    _language()
+    return _screen("kiosk/_busy.html", kiosk=None, status=503)
 
 
 @bp.errorhandler(CSRFError)
 def _stale_form(error):
     # A form token from before a restart: start the screen again, no error page.
+    # (The CSRF check runs before this blueprint's own before_request.)
+    _language()
     return _screen("kiosk/_idle.html", notice=True, status=400)

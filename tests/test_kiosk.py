@@ -1,0 +1,208 @@
+"""The kiosk over HTTP (Flask test client): only enrolled browsers issue, every
+screen a reader can meet, the printer that is off, the pause after failed cards."""
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from factories import codes, make_library, make_pool
+from kiosk.clock import local_day, month_window, utcnow
+from kiosk.extensions import db
+from kiosk.kiosks import enrol_kiosk, revoke_kiosk
+from kiosk.models import Event, Issuance, Kiosk
+from test_printing import FakePrinter
+
+
+def this_month():
+    today = local_day(utcnow())
+    return month_window(today.year, today.month)
+
+
+def enrolled(app, library, printer="browser"):
+    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
+                            printer=printer)
+    client = app.test_client()
+    assert client.get(f"/kiosk/enrol/{enrolment.token}").status_code == 302
+    return client, enrolment
+
+
+def csrf_token(client) -> str:
+    page = client.get("/kiosk/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def scan(client, card, lang="pl", htmx=True):
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post("/kiosk/scan", data={"card": card, "lang": lang, "csrf_token": csrf_token(client)},
+                       headers=headers)
+
+
+def issuances() -> int:
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(Issuance))
+
+
+@pytest.fixture
+def library(app):
+    library = make_library(slip_header="Biblioteka Publiczna w Łomiankach")
+    make_pool(library, codes("KSK", 3), this_month())
+    return library
+
+
+def test_a_browser_that_is_not_enrolled_gets_a_page_that_says_so(app, client, library):
+    page = client.get("/kiosk/")
+    posted = client.post("/kiosk/scan", data={"card": "12345678"})
+
+    assert page.status_code == 403 and "nie jest skonfigurowany" in page.get_data(as_text=True)
+    assert posted.status_code in (400, 403)
+    assert issuances() == 0
+
+
+def test_an_enrolment_link_works_once(app, library):
+    client, enrolment = enrolled(app, library)
+
+    again = app.test_client().get(f"/kiosk/enrol/{enrolment.token}")
+
+    assert client.get("/kiosk/").status_code == 200
+    assert again.status_code == 410 and "nieważny" in again.get_data(as_text=True)
+
+
+def test_an_expired_link_does_not_enrol(app, library):
+    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test",
+                            now=utcnow() - timedelta(days=4))
+
+    assert app.test_client().get(f"/kiosk/enrol/{enrolment.token}").status_code == 410
+
+
+def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library):
+    client, enrolment = enrolled(app, library)
+    fresh = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
+                        kiosk=enrolment.kiosk)
+    new_browser = app.test_client()
+    new_browser.get(f"/kiosk/enrol/{fresh.token}")
+
+    assert client.get("/kiosk/").status_code == 403  # the old browser's cookie is void
+    assert new_browser.get("/kiosk/").status_code == 200
+    revoke_kiosk(db.session, db.session.get(Kiosk, enrolment.kiosk.id), actor="test", now=utcnow())
+    assert new_browser.get("/kiosk/").status_code == 403
+
+
+def test_scan_shows_the_code_and_the_same_card_gets_it_again(app, library):
+    client, _ = enrolled(app, library)
+
+    first = scan(client, "1234 5678")
+    again = scan(client, "12345678")
+
+    first_text, again_text = first.get_data(as_text=True), again.get_data(as_text=True)
+    code = re.search(r'id="slip-code">([^<]+)<', first_text).group(1)
+    assert first.status_code == 200 and "Oto Twój kod" in first_text and code.startswith("KSK")
+    assert "Aktywuj kod do" in first_text and "<svg" in first_text  # the QR of the activation URL
+    assert "<html" not in first_text  # an htmx fragment, not a page
+    assert "Masz już kod na ten miesiąc" in again_text and code in again_text
+    assert first.headers["Cache-Control"] == "no-store"
+    assert issuances() == 1
+
+
+def test_without_javascript_the_same_urls_answer_with_whole_pages(app, library):
+    client, _ = enrolled(app, library)
+
+    page = scan(client, "12345678", htmx=False).get_data(as_text=True)
+
+    assert "<html" in page and "Oto Twój kod" in page
+    assert 'http-equiv="refresh"' in page  # back to the start after the idle time
+
+
+def test_every_refusal_is_explained(app, library):
+    client, _ = enrolled(app, library)
+    for card in ("11110001", "11110002", "11110003"):
+        scan(client, card)
+
+    empty = scan(client, "22220000").get_data(as_text=True)
+    refused = scan(client, "!!").get_data(as_text=True)
+
+    assert "Kody na ten miesiąc już się skończyły" in empty
+    assert "Nie możemy wydać kodu na tę kartę" in refused and "wypożyczalni" in refused
+
+
+def test_no_pool_says_so(app):
+    client, _ = enrolled(app, make_library())
+
+    page = scan(client, "12345678").get_data(as_text=True)
+
+    assert "Biblioteka nie ma jeszcze kodów na ten miesiąc" in page
+
+
+def test_the_screen_and_the_slip_in_ukrainian(app, library):
+    client, _ = enrolled(app, library)
+
+    idle = client.get("/kiosk/screen?lang=uk", headers={"HX-Request": "true"}).get_data(as_text=True)
+    result = scan(client, "12345678", lang="uk").get_data(as_text=True)
+
+    assert "Відскануйте бібліотечну картку" in idle and 'lang="uk"' in idle
+    assert "Ось ваш код" in result and "Активуйте код до" in result
+
+
+def test_five_failed_cards_pause_the_kiosk_and_it_is_logged(app, library):
+    client, enrolment = enrolled(app, library)
+    for attempt in range(5):
+        assert "Nie możemy wydać" in scan(client, f"?{attempt}").get_data(as_text=True)
+
+    paused = scan(client, "12345678").get_data(as_text=True)
+
+    assert "Za dużo nieudanych prób" in paused
+    assert issuances() == 0  # not even a good card during the pause
+    assert db.session.scalar(select(func.count()).select_from(Event).where(Event.kind == "kiosk_paused")) == 1
+    other_kiosk, _ = enrolled(app, library)
+    assert "Oto Twój kod" in scan(other_kiosk, "12345678").get_data(as_text=True)
+
+
+def test_a_form_without_its_token_issues_nothing(app, library):
+    client, _ = enrolled(app, library)
+
+    forged = client.post("/kiosk/scan", data={"card": "12345678"}, headers={"HX-Request": "true"})
+
+    assert forged.status_code == 400 and "Spróbuj jeszcze raz" in forged.get_data(as_text=True)
+    assert issuances() == 0
+
+
+def test_the_kiosk_receipt_printer_gets_the_slip(app, library):
+    printer = FakePrinter()
+    client, _ = enrolled(app, library, printer=f"escpos-tcp:127.0.0.1:{printer.port}")
+
+    page = scan(client, "12345678").get_data(as_text=True)
+    code = re.search(r'id="slip-code">([^<]+)<', page).group(1)
+
+    assert code.encode() in printer.wait()
+    assert "Drukujemy kod" in page
+
+
+def test_a_printer_that_is_off_loses_no_code(app, library, runner, tmp_path):
+    from kiosk.cli import main
+
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    client, _ = enrolled(app, library, printer=f"escpos-tcp:127.0.0.1:{port}")
+
+    page = scan(client, "12345678").get_data(as_text=True)
+    code = re.search(r'id="slip-code">([^<]+)<', page).group(1)
+    slip_id = re.search(r"numer wydruku (S\d{6})", page).group(1)
+
+    assert "Drukarka nie działa" in page
+    assert issuances() == 1
+    assert db.session.scalar(select(Event).where(Event.kind == "print_failed")) is not None
+    # The desk reprints it; the reader coming back gets the same code.
+    reprinted = runner.invoke(main, ["slip", code, "--format", "pdf80", "-o", str(tmp_path / "s.pdf")])
+    assert reprinted.exit_code == 0 and slip_id in reprinted.output
+    assert code in scan(client, "12345678").get_data(as_text=True)
+
+
+def test_security_headers(app, library):
+    client, _ = enrolled(app, library)
+
+    headers = client.get("/kiosk/").headers
+
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
