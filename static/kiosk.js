@@ -18,10 +18,8 @@
 
   function settle() {
     var input = document.getElementById("card");
-    if (input) {
-      input.value = "";
-      input.focus();
-    }
+    // Focus only: a scanner may already be typing into the fresh, empty field.
+    if (input && document.activeElement !== input) input.focus();
     var screen = document.getElementById("screen");
     if (screen && screen.hasAttribute("data-autoprint")) {
       screen.removeAttribute("data-autoprint");

@@ -11,39 +11,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from kiosk import create_app
 from kiosk.database import normalise_database_url
 from kiosk.extensions import db
+from factories import make_app
 from kiosk.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
 SEED_PLATFORM = {"slug": "legimi", "name": "Legimi", "activation_url": "https://www.legimi.pl/mazowieckie"}
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in an app context of its own, as in production: the test keeps
-    one pushed for its own queries, and requests must not share its `g`."""
-
-    def open(self, *args, **kwargs):
-        db.session.commit()  # the test's own transaction must not hold SQLite's lock
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-def _app_for(url: str, instance: Path):
-    app = create_app({
-        "TESTING": True,
-        "INSTANCE_PATH": str(instance),
-        "SQLALCHEMY_DATABASE_URI": url,
-        "READER_PEPPER": "test-pepper",
-        "SECRET_KEY": "test-secret",
-    })
-    app.test_client_class = IsolatedClient
-    return app
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +28,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite file migrated once; each test gets a copy."""
     folder = tmp_path_factory.mktemp("template")
     path = folder / "template.db"
-    app = _app_for(f"sqlite:///{path}", folder)
+    app = make_app(f"sqlite:///{path}", folder)
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -72,7 +49,7 @@ def postgres_url(tmp_path_factory):
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in base else "?"
     scoped = f"{base}{separator}options=-csearch_path%3D{schema}"
-    app = _app_for(scoped, tmp_path_factory.mktemp("pg-instance"))
+    app = make_app(scoped, tmp_path_factory.mktemp("pg-instance"))
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -106,7 +83,7 @@ def database_url(request, backend, tmp_path, sqlite_template) -> str:
 
 @pytest.fixture
 def app(backend, database_url, tmp_path):
-    app = _app_for(database_url, tmp_path)
+    app = make_app(database_url, tmp_path)
     if backend == "postgresql":
         _empty_postgres(app)
     with app.app_context():

@@ -6,9 +6,11 @@ import io
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from flask.testing import FlaskClient
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.issuing import Actor, IssueResult, issue_code
 from kiosk.libraries import add_library
@@ -16,6 +18,28 @@ from kiosk.models import Channel, Code, Event, Library, Platform, Pool
 from kiosk.pools import import_pool
 
 WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+class IsolatedClient(FlaskClient):
+    """Each request in an app context of its own, as in production: the test keeps
+    one pushed for its own queries, and requests must not share its `g`."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()  # the test's own transaction must not hold SQLite's lock
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+def make_app(url: str, instance: Path):
+    app = create_app({
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": url,
+        "READER_PEPPER": "test-pepper",
+        "SECRET_KEY": "test-secret",
+    })
+    app.test_client_class = IsolatedClient
+    return app
 
 
 def warsaw(*args) -> datetime:

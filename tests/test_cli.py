@@ -273,7 +273,7 @@ def test_slip_renders_every_format_for_an_issued_code_and_counts_the_reprint(run
 def test_enroll_kiosk_prints_a_one_time_link(runner):
     make_library("lib")
 
-    made = kiosk(runner, "enroll-kiosk", "--library", "lib", "--name", "Hol", "--printer", "escpos-tcp:10.0.0.9")
+    made = kiosk(runner, "enroll-kiosk", "--library", "lib", "--name", "Hol", "--printer", "escpos-tcp:127.0.0.1:9")
     bad = kiosk(runner, "enroll-kiosk", "--library", "lib", "--name", "Hol", "--printer", "laser")
 
     assert made.exit_code == 0 and "/kiosk/enrol/" in made.output
