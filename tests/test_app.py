@@ -51,3 +51,49 @@ def test_start_page_shows_this_month_pools(app, client):
 
 def test_health_check(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_served_htmx_is_the_npm_package_at_the_pinned_version():
+    import json
+
+    from tools import PROJECT, require
+
+    pinned = json.loads((PROJECT / "package.json").read_text())["dependencies"]["htmx.org"]
+    installed = PROJECT / "node_modules" / "htmx.org"
+    require(installed.exists(), "node_modules/htmx.org", "npm ci")
+    assert json.loads((installed / "package.json").read_text())["version"] == pinned
+    served = PROJECT / "static" / "vendor" / f"htmx-{pinned}.min.js"
+    assert served.read_bytes() == (installed / "dist" / "htmx.min.js").read_bytes(), "run `make vendor`"
+
+
+def test_translation_catalogues_are_complete_and_compiled():
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    from tools import PROJECT
+
+    folder = PROJECT / "kiosk" / "translations"
+    template_ids = {m.id for m in read_po((folder / "messages.pot").open("rb")) if m.id}
+    for language in ("en", "uk"):
+        po = read_po((folder / language / "LC_MESSAGES" / "messages.po").open("rb"))
+        mo = read_mo((folder / language / "LC_MESSAGES" / "messages.mo").open("rb"))
+        translated = {m.id: m.string for m in po if m.id and m.string and not m.fuzzy}
+        assert set(translated) == template_ids, f"{language}: untranslated texts; run `make translations`"
+        assert {m.id: m.string for m in mo if m.id} == translated, f"{language}: .mo is stale"
+
+
+def test_translation_template_has_every_text_of_the_code_and_templates():
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from tools import PROJECT
+
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    method_map = [("kiosk/**.py", "python"), ("templates/**.html", "jinja2")]
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            str(PROJECT), method_map=method_map, keywords=keywords):
+        found.add(message if isinstance(message, str) else message[0])
+    template = read_po((PROJECT / "kiosk" / "translations" / "messages.pot").open("rb"))
+
+    assert found == {m.id for m in template if m.id}, "run `make translations` and translate"

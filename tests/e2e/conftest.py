@@ -45,6 +45,16 @@ class PrinterServer:
                     job += chunk
                 self.jobs.append(job)
 
+    def job(self, number: int) -> bytes:
+        """The number-th job (1-based), once the printer has read all of it."""
+        import time
+
+        deadline = time.monotonic() + 10
+        while len(self.jobs) < number and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.jobs) >= number, f"the printer got {len(self.jobs)} jobs, not {number}"
+        return self.jobs[number - 1]
+
     def close(self):
         self.running = False
         self.thread.join(timeout=5)
@@ -109,7 +119,7 @@ def kiosk_page(browser, site):
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(site.enrol_link)
-    page.wait_for_selector("#card")
+    page.wait_for_selector("#screen.idle")
     page.console_errors = errors
     yield page
     context.close()
