@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 from htmx_flask import Htmx
 
 from kiosk.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
@@ -37,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,  # a month's pool is a few hundred KiB
         # A kiosk's idle page may stand for days: its form token must not expire.
         WTF_CSRF_TIME_LIMIT=None,
         KIOSK_BASE_URL="http://127.0.0.1:5000",
@@ -53,17 +58,23 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     babel.init_app(app, locale_selector=select_locale, default_locale=DEFAULT_LANGUAGE,
                    default_translation_directories=str(Path(__file__).resolve().parent / "translations"))
+    app.session_interface = HttpsAwareSessions()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     Htmx(app)
     csrf.init_app(app)
     app.after_request(security_headers)
+    if app.config.get("TRUST_PROXY"):
+        # Behind nginx: the client's address and scheme come from X-Forwarded-*.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     with app.app_context():
         configure_engine(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS))
 
-    from kiosk.views import kiosk as kiosk_views, public
-    app.register_blueprint(public.bp)
-    app.register_blueprint(kiosk_views.bp)
+    from kiosk.clock import format_moment
+    from kiosk.views import admin, auth, desk, kiosk as kiosk_views, public
+    for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    app.jinja_env.filters["warsaw"] = format_moment
     return app
 
 
@@ -73,9 +84,18 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class HttpsAwareSessions(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (behind a
+    proxy: with TRUST_PROXY set, from X-Forwarded-Proto), and always if configured."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
 def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin: Flask-WTF checks the Referer of HTTPS form posts; other sites get none.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import secrets
 import sys
 from datetime import date
 from pathlib import Path
@@ -15,7 +14,6 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from werkzeug.security import generate_password_hash
 
 from kiosk import create_app
 from kiosk.clock import format_date, parse_date, parse_month, utcnow
@@ -235,18 +233,18 @@ def pools(library_slug, as_json) -> None:
 @with_appcontext
 def create_user(username, role, library_slug) -> None:
     """Zakłada konto pracownika i wypisuje wygenerowane hasło."""
+    from kiosk.accounts import UserExists, create_user as create
+
     if role != Role.CONSORTIUM_ADMIN and not library_slug:
         raise click.UsageError("podaj --library dla tej roli")
-    library_id = _library(library_slug).id if library_slug else None
-    if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
+    library_id = _library(library_slug).id if library_slug and role != Role.CONSORTIUM_ADMIN else None
+    try:
+        _user, password = create(db.session, username=username, role=role, library_id=library_id,
+                                 actor=_cli_actor(), now=utcnow())
+    except UserExists:
         _refuse(f"Użytkownik „{username}” już istnieje.")
-    password = secrets.token_urlsafe(12)
-    db.session.add(StaffUser(username=username, password_hash=generate_password_hash(password),
-                             role=role, library_id=library_id, created_at=utcnow()))
-    from kiosk.events import record_event
-    record_event(db.session, kind="user_created", actor=_cli_actor(), library_id=library_id,
-                 now=utcnow(), username=username, role=role)
-    db.session.commit()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc))
     click.echo(f"Utworzono konto {username} ({role}). Hasło (zapisz je, nie pokażę go ponownie): {password}")
 
 

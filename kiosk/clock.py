@@ -58,3 +58,10 @@ def parse_date(value: object) -> date:
 def format_date(day: date) -> str:
     """Dates as readers and staff in Poland write them: DD.MM.YYYY."""
     return day.strftime("%d.%m.%Y")
+
+
+def format_moment(moment: datetime, tz_name: str = DEFAULT_TIMEZONE) -> str:
+    """A moment as staff read it: DD.MM.YYYY HH:MM in the library's zone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo(tz_name)).strftime("%d.%m.%Y %H:%M")

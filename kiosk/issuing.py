@@ -98,18 +98,25 @@ def issue_code(
     now: datetime,
     pepper: str,
     platform_slug: str = "legimi",
+    note: str | None = None,
 ) -> IssueResult:
     """Hand the reader this window's code: a new one, or the one they already have."""
+    return _in_transaction(engine, lambda session: _issue_once(
+        session, library_slug, card_number, channel, actor, now, pepper, platform_slug, note))
+
+
+def _in_transaction(engine: Engine, work):
+    """Runs work(session) in a transaction of its own and commits it; tries again
+    when another transaction won a race (a unique index) or the database is busy."""
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
             try:
-                result = _issue_once(session, library_slug, card_number, channel, actor, now,
-                                     pepper, platform_slug)
+                result = work(session)
                 session.commit()
                 return result
             except IntegrityError as exc:
-                # The same reader was served by another kiosk a moment ago.
+                # E.g. the same reader was served by another kiosk a moment ago.
                 session.rollback()
                 last_error = exc
             except OperationalError as exc:
@@ -121,7 +128,8 @@ def issue_code(
 
 
 def _issue_once(session: Session, library_slug: str, card_number: str, channel: Channel,
-                actor: Actor, now: datetime, pepper: str, platform_slug: str) -> IssueResult:
+                actor: Actor, now: datetime, pepper: str, platform_slug: str,
+                note: str | None) -> IssueResult:
     library = session.scalar(select(Library).where(Library.slug == library_slug))
     platform = session.scalar(select(Platform).where(Platform.slug == platform_slug))
     if library is None or platform is None:
@@ -175,31 +183,16 @@ def _issue_once(session: Session, library_slug: str, card_number: str, channel: 
                        _next_pool_from(session, library, platform, today))
 
     # Oldest-imported pool first; SKIP LOCKED lets parallel issuers take other codes.
-    picked = session.execute(
-        select(Code.id, Code.value, Pool.valid_from, Pool.valid_until)
-        .join(Pool, Code.pool_id == Pool.id)
-        .where(Code.pool_id.in_(current), Code.status == CodeStatus.AVAILABLE.value)
-        .order_by(Pool.imported_at, Pool.id, Code.id)
-        .limit(1)
-        .with_for_update(of=Code, skip_locked=True)
-    ).first()
+    picked = _take_free_code(session, current)
     if picked is None:
         return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base,
                        _next_pool_from(session, library, platform, today))
     code_id, value, valid_from, valid_until = picked
-
-    taken = session.execute(
-        update(Code)
-        .where(Code.id == code_id, Code.status == CodeStatus.AVAILABLE.value)
-        .values(status=CodeStatus.ISSUED.value)
-    ).rowcount
-    if taken != 1:  # cannot happen under the locks above; never hand out a taken code
-        raise IntegrityError("code taken concurrently", None, Exception("code taken"))
     issuance = Issuance(
         code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=key,
         window_start=valid_from, window_end=valid_until, channel=channel.value,
         actor=actor.label, kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id,
-        issued_at=now, print_count=1,
+        issued_at=now, print_count=1, card_hint=verdict.card[-4:], note=(note or "").strip() or None,
     )
     session.add(issuance)
     session.flush()  # the unique index speaks here if the reader was just served
@@ -207,6 +200,79 @@ def _issue_once(session: Session, library_slug: str, card_number: str, channel: 
                  issuance_id=issuance.id, code_id=code_id, channel=channel.value)
     return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
                        issuance_id=issuance.id, issued_at=now, print_count=1, **base)
+
+
+def _take_free_code(session: Session, pool_ids) -> tuple | None:
+    """(id, value, valid_from, valid_until) of the next free code of those pools,
+    marked issued; oldest-imported pool first. SKIP LOCKED lets parallel issuers
+    take other codes (PostgreSQL); the conditional UPDATE never takes a taken one."""
+    picked = session.execute(
+        select(Code.id, Code.value, Pool.valid_from, Pool.valid_until)
+        .join(Pool, Code.pool_id == Pool.id)
+        .where(Code.pool_id.in_(pool_ids), Code.status == CodeStatus.AVAILABLE.value)
+        .order_by(Pool.imported_at, Pool.id, Code.id)
+        .limit(1)
+        .with_for_update(of=Code, skip_locked=True)
+    ).first()
+    if picked is None:
+        return None
+    taken = session.execute(
+        update(Code)
+        .where(Code.id == picked[0], Code.status == CodeStatus.AVAILABLE.value)
+        .values(status=CodeStatus.ISSUED.value)
+    ).rowcount
+    if taken != 1:  # cannot happen under the locks above; never hand out a taken code
+        raise IntegrityError("code taken concurrently", None, Exception("code taken"))
+    return tuple(picked)
+
+
+class NothingToReplace(LookupError):
+    """No live issuance with that id in the library, or no free code of its window."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # "not_found" or "no_codes_left"
+
+
+def replace_code(engine: Engine, *, library_id: int, issuance_id: int, reason: str, actor: Actor,
+                 now: datetime) -> IssueResult:
+    """Withdraw a faulty code and hand the same reader another one of the same
+    window, in one transaction: either both happen or neither."""
+    return _in_transaction(engine, lambda session: _replace_once(
+        session, library_id, issuance_id, reason, actor, now))
+
+
+def _replace_once(session: Session, library_id: int, issuance_id: int, reason: str, actor: Actor,
+                  now: datetime) -> IssueResult:
+    old = session.scalar(select(Issuance).where(
+        Issuance.id == issuance_id, Issuance.library_id == library_id, Issuance.voided_at.is_(None)))
+    if old is None:
+        raise NothingToReplace("not_found")
+    faulty = session.get(Code, old.code_id)
+    faulty.status, faulty.void_reason, faulty.voided_at = CodeStatus.VOID.value, reason, now
+    old.voided_at = now
+    session.flush()  # frees the reader's live slot for the replacement
+    same_window = select(Pool.id).where(
+        Pool.library_id == library_id, Pool.platform_id == old.platform_id,
+        Pool.valid_from == old.window_start, Pool.valid_until == old.window_end)
+    picked = _take_free_code(session, same_window)
+    if picked is None:
+        raise NothingToReplace("no_codes_left")  # the caller's rollback keeps the old code
+    code_id, value, valid_from, valid_until = picked
+    new = Issuance(
+        code_id=code_id, library_id=library_id, platform_id=old.platform_id, reader_key=old.reader_key,
+        window_start=old.window_start, window_end=old.window_end, channel=Channel.DESK.value,
+        actor=actor.label, staff_user_id=actor.staff_user_id, issued_at=now, print_count=1,
+        card_hint=old.card_hint, note=old.note,
+    )
+    session.add(new)
+    session.flush()
+    record_event(session, kind="void", actor=actor.label, library_id=library_id, now=now,
+                 issuance_id=old.id, code_id=old.code_id, reason=reason)
+    record_event(session, kind="replace", actor=actor.label, library_id=library_id, now=now,
+                 issuance_id=new.id, replaces_issuance_id=old.id, code_id=code_id)
+    return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
+                       issuance_id=new.id, issued_at=now, print_count=1)
 
 
 def _next_pool_from(session: Session, library: Library, platform: Platform, today: date) -> date | None:

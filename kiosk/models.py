@@ -118,6 +118,8 @@ class Library(Base):
     card_check_digit: Mapped[str | None] = mapped_column(String(20))
     low_pool_percent: Mapped[int] = mapped_column(Integer, default=10)
     kiosk_idle_seconds: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # The desk's printer, in the kiosks' notation (printing.printers).
+    desk_printer: Mapped[str] = mapped_column(String(300), default="browser", server_default="browser")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -204,7 +206,11 @@ class StaffUser(Base):
     # None only for a consortium admin, who serves every library.
     library_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Bumped when the password changes or the account is disabled: older sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    library: Mapped[Library | None] = relationship()
 
     __table_args__ = (
         CheckConstraint(f"role IN ({_values(Role)})", name="role"),
@@ -232,6 +238,10 @@ class Issuance(Base):
     staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     print_count: Mapped[int] = mapped_column(Integer, default=1)
+    # The card's last characters ("5678"), so staff can tell readers apart on screen.
+    card_hint: Mapped[str | None] = mapped_column(String(8))
+    # Staff's note, e.g. a proxy collecting for a reader with a disability.
+    note: Mapped[str | None] = mapped_column(Text)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     code: Mapped[Code] = relationship()

@@ -33,6 +33,13 @@ class CardImportReport:
     with_expiry: int
 
 
+def _is_yes(cell) -> bool:
+    # XLS gives numbers as floats (1.0) and XLSX may give booleans.
+    if isinstance(cell, bool):
+        return cell
+    return header_text(cell_text(cell)) in TRUE_WORDS
+
+
 def _columns(header: list) -> tuple[int | None, int | None, int | None]:
     found: dict[str, int] = {}
     for index, cell in enumerate(header):
@@ -73,8 +80,7 @@ def import_cards(session: Session, *, library: Library, data: bytes, pepper: str
             raise ImportRefused(ImportProblem.DUPLICATE_CARD, row=number, first_row=first_row[card])
         first_row[card] = number
         expires: date | None = date_in(row, expiry_col, number)
-        blocked = (blocked_col is not None and blocked_col < len(row)
-                   and header_text(row[blocked_col]) in TRUE_WORDS)
+        blocked = blocked_col is not None and blocked_col < len(row) and _is_yes(row[blocked_col])
         records[card] = {"library_id": library.id, "reader_key": reader_key(pepper, card),
                          "expires_on": expires, "blocked": blocked}
     if not records:

@@ -10,6 +10,7 @@ A printer that is off, out of paper or unreachable raises PrinterError; the call
 keeps the issuance and tells the reader to ask at the desk."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -49,13 +50,12 @@ class Printer:
             elif self.kind == "escpos-tcp":
                 _send_tcp(self.target, self.port, render_escpos(slip))
             elif self.kind == "escpos-file":
-                with open(self.target, "wb") as device:
-                    device.write(render_escpos(slip))
+                _write_device(self.target, render_escpos(slip))
             elif self.kind == "escpos-usb":
                 _send_usb(self.target, render_escpos(slip))
         except PrinterError:
             raise
-        except (OSError, subprocess.SubprocessError) as exc:
+        except Exception as exc:  # a driver, a font, a device: the issuance must stand
             raise PrinterError(f"{self.kind}:{self.target}: {exc}") from exc
 
 
@@ -63,6 +63,19 @@ def _send_tcp(host: str, port: int, data: bytes) -> None:
     with socket.create_connection((host, port), timeout=TIMEOUT_SECONDS) as connection:
         connection.sendall(data)
         connection.shutdown(socket.SHUT_WR)
+
+
+def _write_device(path: str, data: bytes) -> None:
+    # Non-blocking: a printer that is off or out of paper fails at once instead of
+    # hanging the kiosk (O_NONBLOCK does not exist on Windows; there it blocks).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
 
 
 def _print_cups(queue: str, pdf: bytes) -> None:
@@ -84,6 +97,16 @@ def _send_usb(target: str, data: bytes) -> None:
         printer.close()
     except Exception as exc:  # pyusb raises its own kinds for a missing device
         raise PrinterError(f"USB printer {target}: {exc}") from exc
+
+
+def print_slip_with(setting: str, slip: Slip) -> tuple[bool, str | None]:
+    """Prints where the setting says: (printed in the browser?, the error if any)."""
+    try:
+        printer = printer_from_setting(setting)
+        printer.print_slip(slip)
+    except (PrinterError, PrinterSettingError) as exc:
+        return False, str(exc)
+    return printer.prints_in_browser, None
 
 
 def printer_from_setting(setting: str) -> Printer:

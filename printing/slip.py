@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 def group_code(code: str, size: int = 4) -> str:
     """'ABCDEFGHIJKL' -> 'ABCD EFGH IJKL': easier to read and to type."""
+    if "-" in code:
+        return code  # the panel grouped it already
     plain = code.replace(" ", "")
     return " ".join(plain[i:i + size] for i in range(0, len(plain), size))
 

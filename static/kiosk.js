@@ -31,6 +31,12 @@
     }
   }
 
+  // The server did not answer (down, network gone): never leave a reader's code on
+  // screen; load the start page afresh (or the browser's own error page).
+  document.body.addEventListener("htmx:sendError", function () {
+    window.location.replace(window.location.pathname.replace(/\/kiosk\/.*$/, "/kiosk/"));
+  });
+
   document.addEventListener("DOMContentLoaded", settle);
   document.body.addEventListener("htmx:afterSettle", settle);
 })();

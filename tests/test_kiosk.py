@@ -53,10 +53,13 @@ def library(app):
 
 def test_a_browser_that_is_not_enrolled_gets_a_page_that_says_so(app, client, library):
     page = client.get("/kiosk/")
-    posted = client.post("/kiosk/scan", data={"card": "12345678"})
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page.get_data(as_text=True)).group(1)
+    posted = client.post("/kiosk/scan", data={"card": "12345678", "csrf_token": token})
+    without_token = client.post("/kiosk/scan", data={"card": "12345678"})
 
     assert page.status_code == 403 and "nie jest skonfigurowany" in page.get_data(as_text=True)
-    assert posted.status_code in (400, 403)
+    assert posted.status_code == 403 and "nie jest skonfigurowany" in posted.get_data(as_text=True)
+    assert without_token.status_code == 403 and 'name="card"' not in without_token.get_data(as_text=True)
     assert issuances() == 0
 
 

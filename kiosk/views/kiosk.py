@@ -23,7 +23,7 @@ from kiosk.messages import CARD_REFUSALS
 from kiosk.models import Channel, Kiosk
 from kiosk.slips import slip_for_issuance
 from printing.barcodes import qr_svg
-from printing.printers import PrinterError, printer_from_setting
+from printing.printers import print_slip_with
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 
@@ -116,23 +116,17 @@ def scan():
         return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, Outcome=Outcome,
                        reason=CARD_REFUSALS.get(result.reason))
     slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
-    printer = printer_from_setting(kiosk.printer)
+    setting = kiosk.printer
     db.session.commit()  # hold no database lock while the printer takes its time
-    print_failed = False
-    if not printer.prints_in_browser:
-        try:
-            printer.print_slip(slip)
-        except PrinterError as exc:
-            # The issuance stands: the reader asks at the desk with the slip id.
-            print_failed = True
-            current_app.logger.warning("kiosk %s: printer failed: %s", kiosk.id, exc)
-            record_event(db.session, kind="print_failed", actor=actor_label(kiosk),
-                         library_id=kiosk.library_id, now=now, issuance_id=result.issuance_id,
-                         error=str(exc)[:300])
-            db.session.commit()
+    in_browser, error = print_slip_with(setting, slip)
+    if error:
+        # The issuance stands: the reader asks at the desk with the slip id.
+        current_app.logger.warning("kiosk %s: printer failed: %s", kiosk.id, error)
+        record_event(db.session, kind="print_failed", actor=actor_label(kiosk), library_id=kiosk.library_id,
+                     now=now, issuance_id=result.issuance_id, error=error[:300])
+        db.session.commit()
     return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip, Outcome=Outcome,
-                   qr=qr_svg(slip.activation_url), print_failed=print_failed,
-                   autoprint=printer.prints_in_browser)
+                   qr=qr_svg(slip.activation_url), print_failed=bool(error), autoprint=in_browser)
 
 
 @bp.errorhandler(OperationalError)
@@ -149,4 +143,6 @@ def _stale_form(error):
     # A form token from before a restart: start the screen again, no error page.
     # (The CSRF check runs before this blueprint's own before_request.)
     _language()
+    if current_kiosk() is None:
+        return render_template("kiosk/not_set_up.html", lang=g.lang), 403
     return _screen("kiosk/_idle.html", notice=True, status=400)

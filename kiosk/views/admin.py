@@ -1,0 +1,454 @@
+"""The admin panel: a library's dashboard, imports, reports, event log, kiosks,
+users and settings; the consortium overview. Every URL names its library and is
+scoped to the signed-in admin."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from kiosk import accounts
+from kiosk.alerts import library_alerts
+from kiosk.cards import CHECK_DIGITS
+from kiosk.clock import format_date, local_day, month_window, parse_month, utcnow
+from kiosk.dashboard import dashboard_for
+from kiosk.events import record_event
+from kiosk.extensions import db
+from kiosk.kiosks import enrol_kiosk, revoke_kiosk
+from kiosk.libraries import LibraryExists, add_library, consortium
+from kiosk.messages import describe_import_refusal
+from kiosk.models import CardCheckKind, Event, Kiosk, Library, Platform, Role, StaffUser
+from kiosk.pools import ImportRefused, import_pool
+from kiosk.registry import import_cards
+from kiosk.reports import monthly_report
+from kiosk.views.access import ADMIN_ROLES, library_in_scope, login_required, serves
+from printing.barcodes import qr_svg
+from printing.printers import PrinterSettingError, printer_from_setting
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+UPLOAD_MAX_AGE = 3600
+EVENTS_PAGE = 200
+
+
+def _actor() -> str:
+    return f"staff:{g.user.username}"
+
+
+def _page(template: str, status: int = 200, **context):
+    context.setdefault("lang", g.lang)
+    context.setdefault("format_date", format_date)
+    return render_template(template, **context), status
+
+
+def _month_arg() -> tuple[date, date]:
+    text = request.args.get("month")
+    if text:
+        try:
+            return parse_month(text)
+        except ValueError:
+            abort(400)
+    today = local_day(utcnow())
+    return month_window(today.year, today.month)
+
+
+# -- overview and dashboard ---------------------------------------------------
+
+@bp.get("/")
+@login_required(*ADMIN_ROLES)
+def overview():
+    if g.user.role != Role.CONSORTIUM_ADMIN:
+        return redirect(url_for("admin.dashboard", slug=g.user.library.slug))
+    libraries = db.session.scalars(select(Library).order_by(Library.name)).all()
+    first, _last = _month_arg()
+    return _page("admin/overview.html", libraries=libraries, month=first, settings=consortium(db.session),
+                 legimi=db.session.scalar(select(Platform).where(Platform.slug == "legimi")))
+
+
+@bp.post("/libraries")
+@login_required(Role.CONSORTIUM_ADMIN)
+def create_library():
+    try:
+        library = add_library(db.session, slug=request.form.get("slug", "").strip(),
+                              name=request.form.get("name", "").strip() or "?", actor=_actor(), now=utcnow())
+    except (LibraryExists, ValueError) as exc:
+        db.session.rollback()
+        flash(_("Nie dodano biblioteki: %(why)s", why=str(exc) if not isinstance(exc, LibraryExists)
+                else _("taki skrót już istnieje")))
+        return redirect(url_for("admin.overview"))
+    return redirect(url_for("admin.dashboard", slug=library.slug))
+
+
+@bp.post("/consortium")
+@login_required(Role.CONSORTIUM_ADMIN)
+def consortium_settings():
+    settings = consortium(db.session)
+    legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+    settings.name = request.form.get("name", settings.name).strip() or settings.name
+    end = request.form.get("service_end", "").strip()
+    try:
+        settings.service_end = date.fromisoformat(end) if end else None
+    except ValueError:
+        abort(400)
+    url = request.form.get("activation_url", "").strip()
+    if url.startswith(("https://", "http://")):
+        legimi.activation_url = url
+    record_event(db.session, kind="settings", actor=_actor(), now=utcnow(), scope="consortium",
+                 service_end=settings.service_end, activation_url=legimi.activation_url)
+    db.session.commit()
+    flash(_("Zapisano ustawienia."))
+    return redirect(url_for("admin.overview"))
+
+
+@bp.get("/report.xlsx")
+@login_required(Role.CONSORTIUM_ADMIN)
+def consortium_report():
+    first, _last = _month_arg()
+    data = monthly_report(db.session, year=first.year, month=first.month, library_ids=None, now=utcnow())
+    return _xlsx(data, f"kodomat-{first:%Y-%m}.xlsx")
+
+
+@bp.get("/<slug>/")
+@login_required(*ADMIN_ROLES)
+def dashboard(slug: str):
+    library = library_in_scope(slug)
+    return _page("admin/dashboard.html", library=library, board=dashboard_for(db.session, library, utcnow()),
+                 alerts=library_alerts(db.session, library, utcnow()))
+
+
+# -- import: upload, preview, confirm -----------------------------------------
+
+def _upload_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="pool-upload")
+
+
+def _upload_folder() -> Path:
+    folder = Path(current_app.instance_path) / "uploads"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _import_window():
+    month = request.form.get("month", "").strip()
+    if not month:
+        return None
+    try:
+        return parse_month(month)
+    except ValueError:
+        return "bad"
+
+
+@bp.route("/<slug>/import", methods=["GET", "POST"])
+@login_required(*ADMIN_ROLES)
+def import_upload(slug: str):
+    library = library_in_scope(slug)
+    if request.method == "GET":
+        return _page("admin/import.html", library=library)
+    upload = request.files.get("file")
+    window = _import_window()
+    if upload is None or not upload.filename:
+        return _page("admin/import.html", library=library, error=_("Wybierz plik."), status=400)
+    if window == "bad":
+        return _page("admin/import.html", library=library, error=_("Miesiąc podaj jako RRRR-MM."), status=400)
+    data = upload.read()
+    legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+    try:
+        report = import_pool(db.session, library=library, platform=legimi, data=data, filename=upload.filename,
+                             window=window, actor=_actor(), now=utcnow(), dry_run=True)
+    except ImportRefused as exc:
+        return _page("admin/import.html", library=library, error=describe_import_refusal(exc), status=400)
+    (_upload_folder() / f"{report.sha256}.upload").write_bytes(data)
+    token = _upload_signer().dumps({"sha": report.sha256, "name": upload.filename, "library": library.id,
+                                    "window": [d.isoformat() for d in window] if window else None})
+    return _page("admin/import_preview.html", library=library, report=report, token=token)
+
+
+@bp.post("/<slug>/import/confirm")
+@login_required(*ADMIN_ROLES)
+def import_confirm(slug: str):
+    library = library_in_scope(slug)
+    try:
+        upload = _upload_signer().loads(request.form.get("token", ""), max_age=UPLOAD_MAX_AGE)
+    except BadSignature:
+        return _page("admin/import.html", library=library, status=400,
+                     error=_("Podgląd wygasł. Wyślij plik jeszcze raz."))
+    path = _upload_folder() / f"{upload['sha']}.upload"
+    if upload["library"] != library.id or not path.exists():
+        abort(404)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != upload["sha"]:
+        abort(400)
+    window = tuple(date.fromisoformat(d) for d in upload["window"]) if upload["window"] else None
+    legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+    try:
+        report = import_pool(db.session, library=library, platform=legimi, data=data, filename=upload["name"],
+                             window=window, actor=_actor(), now=utcnow())
+    except ImportRefused as exc:
+        return _page("admin/import.html", library=library, error=describe_import_refusal(exc), status=400)
+    finally:
+        path.unlink(missing_ok=True)
+    flash(_("Zaimportowano %(count)s kodów ważnych %(start)s–%(end)s.", count=report.count,
+            start=format_date(report.valid_from), end=format_date(report.valid_until)))
+    return redirect(url_for("admin.dashboard", slug=library.slug))
+
+
+# -- reports and the event log -------------------------------------------------
+
+def _xlsx(data: bytes, filename: str):
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/<slug>/report.xlsx")
+@login_required(*ADMIN_ROLES)
+def report(slug: str):
+    library = library_in_scope(slug)
+    first, _last = _month_arg()
+    data = monthly_report(db.session, year=first.year, month=first.month, library_ids=[library.id], now=utcnow())
+    return _xlsx(data, f"kodomat-{library.slug}-{first:%Y-%m}.xlsx")
+
+
+@bp.get("/<slug>/events")
+@login_required(*ADMIN_ROLES)
+def events(slug: str):
+    library = library_in_scope(slug)
+    query = select(Event).where(Event.library_id == library.id)
+    kind, who = request.args.get("kind", "").strip(), request.args.get("who", "").strip()
+    since, until = request.args.get("from", "").strip(), request.args.get("to", "").strip()
+    if kind:
+        query = query.where(Event.kind == kind)
+    if who:
+        query = query.where(Event.actor.contains(who))
+    try:
+        if since:
+            query = query.where(Event.at >= _day_start(date.fromisoformat(since)))
+        if until:
+            query = query.where(Event.at < _day_start(date.fromisoformat(until), plus_days=1))
+    except ValueError:
+        abort(400)
+    rows = db.session.scalars(query.order_by(Event.at.desc(), Event.id.desc()).limit(EVENTS_PAGE)).all()
+    kinds = db.session.scalars(select(Event.kind).where(Event.library_id == library.id).distinct()).all()
+    return _page("admin/events.html", library=library, rows=rows, kinds=sorted(kinds), details=_details,
+                 filters={"kind": kind, "who": who, "from": since, "to": until})
+
+
+def _day_start(day: date, plus_days: int = 0):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.clock import DEFAULT_TIMEZONE
+    return datetime.combine(day + timedelta(days=plus_days), datetime.min.time(), ZoneInfo(DEFAULT_TIMEZONE))
+
+
+def _details(event: Event) -> str:
+    data = json.loads(event.details or "{}")
+    return ", ".join(f"{key}: {value}" for key, value in data.items())
+
+
+# -- kiosks --------------------------------------------------------------------
+
+def _kiosk_of(library: Library, kiosk_id: int) -> Kiosk:
+    kiosk = db.session.get(Kiosk, kiosk_id)
+    if kiosk is None or kiosk.library_id != library.id:
+        abort(404)
+    return kiosk
+
+
+def _kiosk_page(library: Library, link: str | None = None, status: int = 200, error: str | None = None):
+    kiosks = db.session.scalars(select(Kiosk).where(Kiosk.library_id == library.id).order_by(Kiosk.id)).all()
+    return _page("admin/kiosks.html", library=library, kiosks=kiosks, link=link,
+                 link_qr=qr_svg(link, scale=4) if link else None, error=error, status=status)
+
+
+@bp.get("/<slug>/kiosks")
+@login_required(*ADMIN_ROLES)
+def kiosks(slug: str):
+    return _kiosk_page(library_in_scope(slug))
+
+
+def _enrol_link(token: str) -> str:
+    return url_for("kiosk.enrol", token=token, _external=True)
+
+
+@bp.post("/<slug>/kiosks")
+@login_required(*ADMIN_ROLES)
+def kiosk_add(slug: str):
+    library = library_in_scope(slug)
+    name, printer = request.form.get("name", "").strip(), request.form.get("printer", "browser").strip()
+    try:
+        printer_from_setting(printer)
+    except PrinterSettingError:
+        return _kiosk_page(library, error=_("Nieznane ustawienie drukarki."), status=400)
+    enrolment = enrol_kiosk(db.session, library=library, name=name or _("Kiosk"), printer=printer,
+                            actor=_actor(), now=utcnow())
+    return _kiosk_page(library, link=_enrol_link(enrolment.token))
+
+
+@bp.post("/<slug>/kiosks/<int:kiosk_id>")
+@login_required(*ADMIN_ROLES)
+def kiosk_change(slug: str, kiosk_id: int):
+    library = library_in_scope(slug)
+    kiosk = _kiosk_of(library, kiosk_id)
+    action = request.form.get("action")
+    if action == "revoke":
+        revoke_kiosk(db.session, kiosk, actor=_actor(), now=utcnow())
+    elif action == "link":
+        enrolment = enrol_kiosk(db.session, library=library, name=kiosk.name, actor=_actor(), now=utcnow(),
+                                kiosk=kiosk)
+        return _kiosk_page(library, link=_enrol_link(enrolment.token))
+    elif action == "rename" and request.form.get("name", "").strip():
+        kiosk.name = request.form["name"].strip()[:120]
+        record_event(db.session, kind="kiosk_renamed", actor=_actor(), library_id=library.id, now=utcnow(),
+                     kiosk_id=kiosk.id, name=kiosk.name)
+        db.session.commit()
+    else:
+        abort(400)
+    return redirect(url_for("admin.kiosks", slug=library.slug))
+
+
+# -- users ---------------------------------------------------------------------
+
+def _user_of(library: Library, user_id: int) -> StaffUser:
+    user = db.session.get(StaffUser, user_id)
+    if user is None or user.library_id != library.id:
+        abort(404)
+    return user
+
+
+def _roles_for_library() -> list[str]:
+    return [Role.DESK.value, Role.LIBRARY_ADMIN.value]
+
+
+def _users_page(library: Library, created: tuple | None = None, error: str | None = None, status: int = 200):
+    users = db.session.scalars(select(StaffUser).where(StaffUser.library_id == library.id)
+                               .order_by(StaffUser.username)).all()
+    return _page("admin/users.html", library=library, users=users, roles=_roles_for_library(), created=created,
+                 error=error, status=status)
+
+
+@bp.get("/<slug>/users")
+@login_required(*ADMIN_ROLES)
+def users(slug: str):
+    return _users_page(library_in_scope(slug))
+
+
+@bp.post("/<slug>/users")
+@login_required(*ADMIN_ROLES)
+def user_add(slug: str):
+    library = library_in_scope(slug)
+    role = request.form.get("role", "")
+    if role not in _roles_for_library():
+        abort(400)
+    try:
+        user, password = accounts.create_user(db.session, username=request.form.get("username", ""), role=role,
+                                              library_id=library.id, actor=_actor(), now=utcnow())
+    except accounts.UserExists:
+        db.session.rollback()
+        return _users_page(library, error=_("Taki użytkownik już istnieje."), status=400)
+    except ValueError:
+        db.session.rollback()
+        return _users_page(library, error=_("Nazwa użytkownika: małe litery, cyfry, kropki i myślniki."),
+                           status=400)
+    return _users_page(library, created=(user.username, password))
+
+
+@bp.post("/<slug>/users/<int:user_id>")
+@login_required(*ADMIN_ROLES)
+def user_change(slug: str, user_id: int):
+    library = library_in_scope(slug)
+    user = _user_of(library, user_id)
+    action = request.form.get("action")
+    if user.id == g.user.id and action in ("disable", "role"):
+        return _users_page(library, error=_("Własnego konta nie można tu wyłączyć ani zmienić mu roli."),
+                           status=400)
+    if action == "role" and request.form.get("role") in _roles_for_library():
+        accounts.set_role(db.session, user, request.form["role"], _actor(), utcnow())
+    elif action in ("disable", "enable"):
+        accounts.set_active(db.session, user, action == "enable", _actor(), utcnow())
+    else:
+        abort(400)
+    return redirect(url_for("admin.users", slug=library.slug))
+
+
+# -- settings ------------------------------------------------------------------
+
+@bp.get("/<slug>/settings")
+@login_required(*ADMIN_ROLES)
+def settings(slug: str):
+    library = library_in_scope(slug)
+    return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
+                 card_checks=[k.value for k in CardCheckKind])
+
+
+@bp.post("/<slug>/settings")
+@login_required(*ADMIN_ROLES)
+def settings_save(slug: str):
+    import re
+
+    library = library_in_scope(slug)
+    form = request.form
+    errors = []
+    pattern = form.get("card_pattern", "").strip() or None
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error:
+            errors.append(_("Wzorzec numeru karty jest błędny."))
+    try:
+        printer_from_setting(form.get("desk_printer", "browser"))
+    except PrinterSettingError:
+        errors.append(_("Nieznane ustawienie drukarki."))
+    try:
+        low, idle = int(form.get("low_pool_percent", "10")), int(form.get("kiosk_idle_seconds", "30"))
+        if not (0 <= low <= 100 and 10 <= idle <= 600):
+            raise ValueError
+    except ValueError:
+        errors.append(_("Próg i czas bezczynności muszą być liczbami: 0–100 % i 10–600 s."))
+    if form.get("card_check") not in {k.value for k in CardCheckKind} or \
+            (form.get("check_digit") or None) not in (None, *CHECK_DIGITS):
+        abort(400)
+    if errors:
+        return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
+                     card_checks=[k.value for k in CardCheckKind], errors=errors, status=400)
+    library.name = form.get("name", library.name).strip() or library.name
+    library.slip_header = form.get("slip_header", "").strip() or None
+    library.card_check = form["card_check"]
+    library.card_pattern = pattern
+    library.card_check_digit = form.get("check_digit") or None
+    library.low_pool_percent, library.kiosk_idle_seconds = low, idle
+    library.desk_printer = form.get("desk_printer", "browser").strip()
+    record_event(db.session, kind="settings", actor=_actor(), library_id=library.id, now=utcnow(),
+                 **{key: form.get(key) for key in ("name", "slip_header", "card_check", "card_pattern",
+                                                   "check_digit", "low_pool_percent", "kiosk_idle_seconds",
+                                                   "desk_printer")})
+    db.session.commit()
+    flash(_("Zapisano ustawienia."))
+    return redirect(url_for("admin.settings", slug=library.slug))
+
+
+@bp.post("/<slug>/cards")
+@login_required(*ADMIN_ROLES)
+def cards_upload(slug: str):
+    library = library_in_scope(slug)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        abort(400)
+    try:
+        result = import_cards(db.session, library=library, data=upload.read(),
+                              pepper=current_app.config["READER_PEPPER"], actor=_actor(), now=utcnow())
+    except ImportRefused as exc:
+        db.session.rollback()
+        return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
+                     card_checks=[k.value for k in CardCheckKind], errors=[describe_import_refusal(exc)],
+                     status=400)
+    flash(_("Rejestr kart: %(count)s kart.", count=result.count))
+    return redirect(url_for("admin.settings", slug=library.slug))

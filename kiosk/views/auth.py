@@ -1,0 +1,78 @@
+"""Signing in and out, and changing one's password."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from kiosk.accounts import LoginRefusal, authenticate, change_password
+from kiosk.clock import utcnow
+from kiosk.extensions import db
+from kiosk.i18n import LANGUAGES
+from kiosk.models import Role
+from kiosk.views.access import current_user, login_required, sign_in, staff_language
+
+bp = Blueprint("auth", __name__)
+
+
+def _home_of(user) -> str:
+    if user.role == Role.CONSORTIUM_ADMIN:
+        return url_for("admin.overview")
+    return url_for("desk.page", slug=user.library.slug)
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only a path on this site: never send a user on to another host after login.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    staff_language()
+    error = None
+    if request.method == "POST":
+        outcome = authenticate(db.session, request.form.get("username", ""), request.form.get("password", ""),
+                               utcnow(), address=request.remote_addr)
+        if outcome is LoginRefusal.LOCKED:
+            error = _("Za dużo nieudanych prób logowania. Spróbuj ponownie za 15 minut.")
+        elif outcome is LoginRefusal.BAD_CREDENTIALS:
+            error = _("Nieprawidłowa nazwa użytkownika lub hasło.")
+        else:
+            sign_in(outcome)
+            return redirect(_safe_next(request.args.get("next")) or _home_of(outcome))
+    return render_template("auth/login.html", error=error, lang=g.lang), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/staff")
+@login_required()
+def home():
+    return redirect(_home_of(g.user))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required()
+def password():
+    error = None
+    if request.method == "POST":
+        error = change_password(db.session, g.user, request.form.get("current", ""),
+                                request.form.get("new", ""), utcnow())
+        if error is None:
+            sign_in(g.user)  # stay signed in here; every other session ends
+            flash(_("Hasło zmienione."))
+            return redirect(_home_of(g.user))
+    return render_template("auth/password.html", error=error, lang=g.lang), 400 if error else 200
+
+
+@bp.get("/language/<code>")
+def language(code: str):
+    if code in LANGUAGES:
+        session["lang"] = code
+    user = current_user()
+    return redirect(_safe_next(request.args.get("next")) or (_home_of(user) if user else url_for("auth.login")))

@@ -1,0 +1,369 @@
+"""Staff accounts, the desk and the admin panel over HTTP: roles, library scope,
+CSRF, the login limit, imports through the upload, replace a faulty code."""
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from factories import codes, issue, make_library, make_pool, panel_file, xlsx_file
+from kiosk.clock import local_day, month_window, utcnow
+from kiosk.extensions import db
+from kiosk.models import Code, CodeStatus, Event, Issuance, Kiosk, Library, Pool, StaffUser
+from staff_helpers import login, post, signed_in, token_of
+
+
+def this_month():
+    today = local_day(utcnow())
+    return month_window(today.year, today.month)
+
+
+def count(model, *where) -> int:
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def two_libraries(app):
+    a, b = make_library("aaa"), make_library("bbb")
+    make_pool(a, codes("AAA", 5), this_month(), filename="a.xlsx")
+    make_pool(b, codes("BBB", 5), this_month(), filename="b.xlsx")
+    return a, b
+
+
+# -- signing in ------------------------------------------------------------
+
+def test_login_wrong_password_then_right(app, two_libraries):
+    a, _ = two_libraries
+    client, user, password = signed_in(app, "desk", a)
+    fresh = app.test_client()
+
+    wrong = login(fresh, user.username, "nope")
+    right = login(fresh, user.username, password)
+
+    assert wrong.status_code == 401 and "Nieprawidłowa nazwa użytkownika lub hasło" in wrong.get_data(as_text=True)
+    assert right.status_code == 302 and right.headers["Location"].endswith("/desk/aaa/")
+    assert fresh.get("/desk/aaa/").status_code == 200
+
+
+def test_login_is_limited_after_five_failures(app, two_libraries):
+    a, _ = two_libraries
+    _client, user, password = signed_in(app, "desk", a)
+    client = app.test_client()
+    for _attempt in range(5):
+        assert login(client, user.username, "wrong").status_code == 401
+
+    locked = login(client, user.username, password)
+
+    assert locked.status_code == 401 and "Za dużo nieudanych prób" in locked.get_data(as_text=True)
+    assert count(Event, Event.kind == "login_locked") == 1
+
+
+def test_no_page_without_login_and_logout_ends_it(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    anonymous = app.test_client()
+
+    assert anonymous.get("/desk/aaa/").status_code == 302
+    assert anonymous.get("/admin/aaa/").status_code == 302
+    post(client, "/logout", token_from="/desk/aaa/")
+    assert client.get("/desk/aaa/").status_code == 302
+
+
+def test_password_change_ends_other_sessions(app, two_libraries):
+    client, user, password = signed_in(app, "desk", two_libraries[0])
+    other = app.test_client()
+    login(other, user.username, password)
+
+    short = post(client, "/account/password", {"current": password, "new": "short"}, token_from="/account/password")
+    changed = post(client, "/account/password", {"current": password, "new": "a-much-longer-one"},
+                   token_from="/account/password")
+
+    assert short.status_code == 400
+    assert changed.status_code == 302
+    assert client.get("/desk/aaa/").status_code == 200
+    assert other.get("/desk/aaa/").status_code == 302
+    assert login(app.test_client(), user.username, "a-much-longer-one").status_code == 302
+
+
+def test_session_cookie_flags(app, two_libraries):
+    _client, user, password = signed_in(app, "desk", two_libraries[0])
+    secure_client = app.test_client()
+    response = secure_client.post("/login", base_url="https://localhost", data={
+        "username": user.username, "password": password,
+        "csrf_token": token_of(secure_client, "https://localhost/login")},
+        headers={"Referer": "https://localhost/login"})  # browsers send it: Referrer-Policy same-origin
+
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+def test_forms_without_csrf_token_are_refused(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+
+    forged = client.post("/desk/aaa/issue", data={"card": "12345678"})
+    forged_login = app.test_client().post("/login", data={"username": "x", "password": "y"})
+
+    assert forged.status_code == 400 and forged_login.status_code == 400
+    assert count(Issuance) == 0
+
+
+# -- the desk -----------------------------------------------------------------
+
+def test_desk_issues_and_the_same_card_gets_the_same_code(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+
+    first = post(client, "/desk/aaa/issue", {"card": "12345678"}, token_from="/desk/aaa/",
+                 headers={"HX-Request": "true"}).get_data(as_text=True)
+    again = post(client, "/desk/aaa/issue", {"card": "1234 5678"}, token_from="/desk/aaa/",
+                 headers={"HX-Request": "true"}).get_data(as_text=True)
+
+    code = re.search(r'id="slip-code">([^<]+)<', first).group(1).replace(" ", "")
+    assert "Wydano kod" in first and code.startswith("AAA")
+    assert "ma już kod" in again and code in again.replace(" ", "")
+    issuance = db.session.scalar(select(Issuance))
+    assert issuance.channel == "desk" and issuance.actor.startswith("staff:") and issuance.card_hint == "5678"
+
+
+def test_proxy_collection_keeps_the_note(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+
+    post(client, "/desk/aaa/issue", {"card": "12345678", "proxy": "1", "note": "córka, upoważnienie nr 5"},
+         token_from="/desk/aaa/")
+
+    assert db.session.scalar(select(Issuance.note)) == "córka, upoważnienie nr 5"
+
+
+def test_lookup_by_card_and_by_code_shows_the_card_masked(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    result = issue(app, "55501234", utcnow(), library="aaa")
+
+    by_card = client.get("/desk/aaa/lookup?card=5550-1234", headers={"HX-Request": "true"}).get_data(as_text=True)
+    by_code = client.get(f"/desk/aaa/lookup?code={result.code}", headers={"HX-Request": "true"}).get_data(as_text=True)
+
+    for page in (by_card, by_code):
+        assert result.code in page and "••••1234" in page and "55501234" not in page
+
+
+def test_replace_withdraws_the_faulty_code_and_hands_a_new_one(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    first = issue(app, "12345678", utcnow(), library="aaa")
+
+    refused = post(client, f"/desk/aaa/replace/{first.issuance_id}", {"reason": ""}, token_from="/desk/aaa/")
+    replaced = post(client, f"/desk/aaa/replace/{first.issuance_id}", {"reason": "Legimi: kod nieprawidłowy"},
+                    token_from="/desk/aaa/", headers={"HX-Request": "true"}).get_data(as_text=True)
+
+    assert refused.status_code == 400
+    new_code = re.search(r'id="slip-code">([^<]+)<', replaced).group(1).replace(" ", "")
+    assert new_code != first.code and "Kod wymieniony" in replaced
+    old = db.session.scalar(select(Code).where(Code.value == first.code))
+    assert old.status == CodeStatus.VOID.value and old.void_reason == "Legimi: kod nieprawidłowy"
+    assert count(Issuance, Issuance.voided_at.is_(None)) == 1
+    assert count(Event, Event.kind.in_(["void", "replace"])) == 2
+    # The reader coming back gets the replacement.
+    assert issue(app, "12345678", utcnow(), library="aaa").code == new_code
+
+
+def test_replace_without_a_free_code_changes_nothing(app):
+    library = make_library("one")
+    make_pool(library, codes("ONE", 1), this_month())
+    client, _user, _ = signed_in(app, "desk", library)
+    first = issue(app, "12345678", utcnow(), library="one")
+
+    refused = post(client, f"/desk/one/replace/{first.issuance_id}", {"reason": "zły"}, token_from="/desk/one/")
+
+    assert refused.status_code == 409 and "Nie ma wolnego kodu" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(Code.status)) == CodeStatus.ISSUED.value
+    assert count(Issuance, Issuance.voided_at.is_(None)) == 1
+
+
+def test_reprint_and_slip_pdf(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    first = issue(app, "12345678", utcnow(), library="aaa")
+
+    reprinted = post(client, f"/desk/aaa/reprint/{first.issuance_id}", token_from="/desk/aaa/")
+    pdf = client.get(f"/desk/aaa/slip/{first.issuance_id}.pdf?paper=pdf80")
+
+    assert reprinted.status_code == 200 and first.code in reprinted.get_data(as_text=True).replace(" ", "")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert db.session.scalar(select(Issuance.print_count)) == 2
+
+
+def test_desk_warns_of_a_low_pool(app):
+    library = make_library("low")
+    make_pool(library, codes("LOW", 10), this_month())
+    for card in ("10000001",):
+        issue(app, card, utcnow(), library="low")
+    library = db.session.scalar(select(Library).where(Library.slug == "low"))
+    library.low_pool_percent = 95
+    db.session.commit()
+    client, _user, _ = signed_in(app, "desk", library)
+
+    page = client.get("/desk/low/").get_data(as_text=True)
+
+    assert "Kody się kończą: zostało 9 z 10" in page
+
+
+# -- scope: nobody sees or changes another library ---------------------------
+
+def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_libraries):
+    a, b = two_libraries
+    client, _user, _ = signed_in(app, "library_admin", a)
+    theirs = issue(app, "99990000", utcnow(), library="bbb")
+    before = (count(Issuance), count(Code, Code.status == CodeStatus.VOID.value), count(Pool), count(Kiosk),
+              count(StaffUser))
+    token = token_of(client, "/desk/aaa/")
+
+    gets = ["/desk/bbb/", "/desk/bbb/lookup?code=BBB000001", f"/desk/bbb/slip/{theirs.issuance_id}.pdf",
+            f"/desk/aaa/slip/{theirs.issuance_id}.pdf", "/admin/bbb/", "/admin/bbb/import", "/admin/bbb/events",
+            "/admin/bbb/kiosks", "/admin/bbb/users", "/admin/bbb/settings", "/admin/bbb/report.xlsx"]
+    posts = [("/desk/bbb/issue", {"card": "12345678"}),
+             (f"/desk/bbb/reprint/{theirs.issuance_id}", {}), (f"/desk/aaa/reprint/{theirs.issuance_id}", {}),
+             (f"/desk/bbb/replace/{theirs.issuance_id}", {"reason": "x"}),
+             (f"/desk/aaa/replace/{theirs.issuance_id}", {"reason": "x"}),
+             ("/admin/bbb/import", {}), ("/admin/bbb/kiosks", {"name": "x"}), ("/admin/bbb/users", {"username": "x", "role": "desk"}),
+             ("/admin/bbb/settings", {"name": "Przejęta"}), ("/admin/libraries", {"slug": "zzz", "name": "z"}),
+             ("/admin/consortium", {"service_end": "2020-01-01"})]
+
+    for url in gets:
+        assert client.get(url).status_code in (403, 404), url
+    for url, data in posts:
+        assert client.post(url, data={**data, "csrf_token": token}).status_code in (403, 404), url
+    assert (count(Issuance), count(Code, Code.status == CodeStatus.VOID.value), count(Pool), count(Kiosk),
+            count(StaffUser)) == before
+    assert db.session.scalar(select(Library.name).where(Library.slug == "bbb")) == "Biblioteka bbb"
+
+
+def test_roles(app, two_libraries):
+    a, _b = two_libraries
+    desk, _u, _ = signed_in(app, "desk", a)
+    admin, _u, _ = signed_in(app, "library_admin", a)
+    chief, _u, _ = signed_in(app, "consortium_admin")
+
+    assert desk.get("/admin/aaa/").status_code == 403
+    assert desk.get("/desk/aaa/").status_code == 200
+    assert admin.get("/admin/aaa/").status_code == 200
+    assert admin.get("/admin/").status_code == 302
+    assert admin.get("/admin/report.xlsx").status_code == 403
+    assert chief.get("/admin/bbb/").status_code == 200 and chief.get("/desk/bbb/").status_code == 200
+    assert chief.get("/admin/").status_code == 200
+
+
+# -- the admin panel ------------------------------------------------------------
+
+def upload(client, slug, data: bytes, filename: str, month: str = ""):
+    return client.post(f"/admin/{slug}/import", data={
+        "file": (io.BytesIO(data), filename), "month": month,
+        "csrf_token": token_of(client, f"/admin/{slug}/import")}, content_type="multipart/form-data")
+
+
+def test_import_preview_then_confirm(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    first, last = this_month()
+    nxt = f"{(last.replace(day=28)).year}-{last.month % 12 + 1:02d}" if last.month < 12 else f"{last.year + 1}-01"
+
+    preview = upload(client, "aaa", panel_file(codes("NEW", 4)), "grudzien.xlsx", month=nxt)
+    page = preview.get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    pools_before = count(Pool)
+    confirmed = post(client, "/admin/aaa/import/confirm", {"token": token}, token_from="/admin/aaa/import")
+    twice = post(client, "/admin/aaa/import/confirm", {"token": token}, token_from="/admin/aaa/import")
+
+    assert preview.status_code == 200 and 'id="preview-count">4<' in page and "NEW000001" in page
+    assert pools_before == 2  # the preview stored nothing
+    assert confirmed.status_code == 302 and count(Pool) == 3
+    assert twice.status_code == 404 and count(Pool) == 3
+    assert db.session.scalar(select(Event).where(Event.kind == "import", Event.actor.like("staff:%"))) is not None
+
+
+@pytest.mark.parametrize("data,filename,month,expected", [
+    (b"%PDF-1.4\x00\x01\x02", "kody.xlsx", "2030-01", "To nie jest arkusz"),
+    (panel_file(["DUP000001", "DUP000001"]), "dup.xlsx", "2030-01", "powtarza się"),
+    (panel_file(codes("AAA", 1)), "again.xlsx", "2030-01", "jest już w puli"),
+    (panel_file(codes("NOW", 1)), "nowindow.xlsx", "", "nie podaje okresu"),
+    (xlsx_file([["Kod"]]), "empty.xlsx", "2030-01", "nie zawiera żadnego kodu"),
+])
+def test_each_import_refusal_through_the_upload(app, two_libraries, data, filename, month, expected):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    before = (count(Pool), count(Code))
+
+    refused = upload(client, "aaa", data, filename, month)
+
+    assert refused.status_code == 400 and expected in refused.get_data(as_text=True)
+    assert (count(Pool), count(Code)) == before
+
+
+def test_dashboard_and_report(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    issue(app, "12345678", utcnow(), library="aaa")
+
+    page = client.get("/admin/aaa/").get_data(as_text=True)
+    report = client.get("/admin/aaa/report.xlsx")
+
+    assert "a.xlsx" in page and "<svg" in page and "Wydania w tym miesiącu" in page
+    book = load_workbook(io.BytesIO(report.data))
+    assert book.sheetnames == ["aaa"]
+
+
+def test_users_add_role_disable(app, two_libraries):
+    client, me, _ = signed_in(app, "library_admin", two_libraries[0])
+
+    added = post(client, "/admin/aaa/users", {"username": "ola", "role": "desk"}, token_from="/admin/aaa/users")
+    password = re.search(r'<span class="mono">([^<]+)</span>', added.get_data(as_text=True)).group(1)
+    ola = app.test_client()
+    assert login(ola, "ola", password).status_code == 302
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == "ola"))
+    post(client, f"/admin/aaa/users/{user.id}", {"action": "role", "role": "library_admin"}, token_from="/admin/aaa/users")
+    post(client, f"/admin/aaa/users/{user.id}", {"action": "disable"}, token_from="/admin/aaa/users")
+    self_disable = post(client, f"/admin/aaa/users/{me.id}", {"action": "disable"}, token_from="/admin/aaa/users")
+    escalate = post(client, "/admin/aaa/users", {"username": "boss", "role": "consortium_admin"},
+                    token_from="/admin/aaa/users")
+
+    db.session.commit()
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == "ola"))
+    assert user.role == "library_admin" and not user.active
+    assert ola.get("/desk/aaa/").status_code == 302  # the disabled user's session ended
+    assert self_disable.status_code == 400 and escalate.status_code == 400
+
+
+def test_kiosks_enrol_link_and_revoke(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+
+    page = post(client, "/admin/aaa/kiosks", {"name": "Hol", "printer": "browser"},
+                token_from="/admin/aaa/kiosks").get_data(as_text=True)
+    link = re.search(r'id="enrol-link">([^<]+)<', page).group(1)
+    kiosk_browser = app.test_client()
+    assert kiosk_browser.get(link.replace("http://localhost", "")).status_code == 302
+    assert kiosk_browser.get("/kiosk/").status_code == 200
+    kiosk = db.session.scalar(select(Kiosk))
+    post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "revoke"}, token_from="/admin/aaa/kiosks")
+
+    assert kiosk_browser.get("/kiosk/").status_code == 403
+    assert "<svg" in page  # the link as a QR code too
+
+
+def test_settings(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    base = {"name": "Biblioteka A", "slip_header": "", "card_check": "format", "card_pattern": r"\d{8}",
+            "check_digit": "", "low_pool_percent": "15", "kiosk_idle_seconds": "45", "desk_printer": "browser"}
+
+    bad = post(client, "/admin/aaa/settings", {**base, "card_pattern": "(["}, token_from="/admin/aaa/settings")
+    good = post(client, "/admin/aaa/settings", base, token_from="/admin/aaa/settings")
+
+    assert bad.status_code == 400 and "Wzorzec numeru karty jest błędny" in bad.get_data(as_text=True)
+    assert good.status_code == 302
+    db.session.commit()
+    library = db.session.scalar(select(Library).where(Library.slug == "aaa"))
+    assert (library.name, library.card_pattern, library.low_pool_percent, library.kiosk_idle_seconds) == \
+        ("Biblioteka A", r"\d{8}", 15, 45)
+    assert count(Event, Event.kind == "settings") == 1
+
+
+def test_events_are_filtered(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    issue(app, "12345678", utcnow(), library="aaa")
+    issue(app, "99999999", utcnow(), library="bbb")
+
+    page = client.get("/admin/aaa/events?kind=issue").get_data(as_text=True)
+
+    assert page.count("<td>issue</td>") == 1
