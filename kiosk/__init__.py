@@ -13,6 +13,7 @@ from htmx_flask import Htmx
 from kiosk.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
 from kiosk.extensions import csrf, db, migrate
 from kiosk.i18n import DEFAULT_LANGUAGE, babel, select_locale
+from kiosk.libraries import guard_pepper
 from kiosk.secrets import PEPPER_FILE, SECRET_KEY_FILE, read_or_create
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     with app.app_context():
         configure_engine(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS))
+        guard_pepper(db.session, app.config["READER_PEPPER"])
+        db.session.remove()
 
     from kiosk.clock import format_moment
     from kiosk.views import admin, auth, desk, kiosk as kiosk_views, public

@@ -35,6 +35,7 @@ class Outcome(enum.StrEnum):
     NO_CODES_LEFT = "no_codes_left"
     NO_POOL = "no_pool"
     CARD_REFUSED = "card_refused"
+    SERVICE_ENDED = "service_ended"
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,26 @@ class IssueResult:
 
     def as_json(self) -> dict:
         iso = lambda day: day.isoformat() if day else None  # noqa: E731
+        # The CLI's contract has five statuses; after the service end it is "no_pool"
+        # with the reason "service_ended".
+        ended = self.outcome is Outcome.SERVICE_ENDED
         return {
-            "status": self.outcome.value,
+            "status": Outcome.NO_POOL.value if ended else self.outcome.value,
             "code": self.code,
             "valid_from": iso(self.valid_from),
             "valid_until": iso(self.valid_until),
-            "reason": self.reason.value if self.reason else None,
+            "reason": "service_ended" if ended else (self.reason.value if self.reason else None),
             "issued_at": iso(self.issued_at),
             "print_count": self.print_count,
             "next_pool_from": iso(self.next_pool_from),
             "service_end": iso(self.service_end),
         }
+
+
+def card_hint(card: str) -> str | None:
+    """The last four characters, only for a card long enough that they do not give
+    the card away (the card number itself is never stored)."""
+    return card[-4:] if len(card) >= 8 else None
 
 
 class UnknownLibrary(LookupError):
@@ -135,8 +145,7 @@ def _issue_once(session: Session, library_slug: str, card_number: str, channel: 
     if library is None or platform is None:
         raise UnknownLibrary(library_slug if library is None else platform_slug)
     today = local_day(now, library.timezone)
-    consortium = session.scalar(select(Consortium).limit(1))
-    service_end = consortium.service_end if consortium else None
+    service_end = _service_end(session)
     base = dict(library=library.slug, platform=platform.slug, service_end=service_end)
 
     verdict = check_card(session, library, card_number, pepper, today)
@@ -168,7 +177,7 @@ def _issue_once(session: Session, library_slug: str, card_number: str, channel: 
                            issued_at=issuance.issued_at, print_count=issuance.print_count, **base)
 
     if service_end is not None and today > service_end:
-        return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base, None)
+        return _refuse(session, Outcome.SERVICE_ENDED, library, actor, channel, now, base, None)
     current = (
         select(Pool.id)
         .where(
@@ -192,7 +201,7 @@ def _issue_once(session: Session, library_slug: str, card_number: str, channel: 
         code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=key,
         window_start=valid_from, window_end=valid_until, channel=channel.value,
         actor=actor.label, kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id,
-        issued_at=now, print_count=1, card_hint=verdict.card[-4:], note=(note or "").strip() or None,
+        issued_at=now, print_count=1, card_hint=card_hint(verdict.card), note=(note or "").strip() or None,
     )
     session.add(issuance)
     session.flush()  # the unique index speaks here if the reader was just served
@@ -248,6 +257,12 @@ def _replace_once(session: Session, library_id: int, issuance_id: int, reason: s
         Issuance.id == issuance_id, Issuance.library_id == library_id, Issuance.voided_at.is_(None)))
     if old is None:
         raise NothingToReplace("not_found")
+    library = session.get(Library, library_id)
+    today = local_day(now, library.timezone)
+    service_end = _service_end(session)
+    if not (old.window_start <= today <= old.window_end) or (service_end and today > service_end):
+        # Its window is over: a leftover code of that month would be expired too.
+        raise NothingToReplace("window_over")
     faulty = session.get(Code, old.code_id)
     faulty.status, faulty.void_reason, faulty.voided_at = CodeStatus.VOID.value, reason, now
     old.voided_at = now
@@ -273,6 +288,10 @@ def _replace_once(session: Session, library_id: int, issuance_id: int, reason: s
                  issuance_id=new.id, replaces_issuance_id=old.id, code_id=code_id)
     return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
                        issuance_id=new.id, issued_at=now, print_count=1)
+
+
+def _service_end(session: Session) -> date | None:
+    return session.scalar(select(Consortium.service_end).limit(1))
 
 
 def _next_pool_from(session: Session, library: Library, platform: Platform, today: date) -> date | None:

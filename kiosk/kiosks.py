@@ -52,10 +52,18 @@ def enrol_kiosk(session: Session, *, library: Library, name: str, actor: str, no
     return Enrolment(kiosk=kiosk, token=token, expires_at=kiosk.enrol_expires_at)
 
 
-def redeem_link(session: Session, token: str, now: datetime) -> Kiosk | None:
-    """The kiosk the link enrols, once; None for a used, expired or unknown link."""
+def kiosk_for_link(session: Session, token: str, now: datetime) -> Kiosk | None:
+    """The kiosk a valid, unused link would enrol (nothing changes)."""
     kiosk = session.scalar(select(Kiosk).where(Kiosk.enrol_token_hash == _hash(token)))
     if kiosk is None or kiosk.revoked_at is not None or kiosk.enrol_expires_at < now:
+        return None
+    return kiosk
+
+
+def redeem_link(session: Session, token: str, now: datetime) -> Kiosk | None:
+    """The kiosk the link enrols, once; None for a used, expired or unknown link."""
+    kiosk = kiosk_for_link(session, token, now)
+    if kiosk is None:
         return None
     kiosk.enrol_token_hash = None
     kiosk.enrol_expires_at = None

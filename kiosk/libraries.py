@@ -5,11 +5,13 @@ import re
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from kiosk.cards import CHECK_DIGITS
 from kiosk.events import record_event
 from kiosk.models import CardCheckKind, Consortium, Library
+from kiosk.readers import reader_key
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,59}")
 
@@ -26,6 +28,32 @@ def consortium(session: Session) -> Consortium:
         session.add(settings)
         session.flush()
     return settings
+
+
+class PepperMismatch(RuntimeError):
+    pass
+
+
+def guard_pepper(session: Session, pepper: str) -> None:
+    """Refuse to run with a reader-key pepper other than the one the database was
+    used with; remember the pepper's fingerprint on first use."""
+    fingerprint = reader_key(pepper, "kodomat pepper check")
+    try:
+        settings = consortium(session)
+    except (OperationalError, ProgrammingError):
+        session.rollback()  # no schema yet: `kiosk db upgrade` is about to make it
+        return
+    if settings.pepper_check is None:
+        settings.pepper_check = fingerprint
+        session.commit()
+    elif settings.pepper_check != fingerprint:
+        session.rollback()
+        raise PepperMismatch(
+            "reader-pepper.key in the instance folder is not the one this database was used with: "
+            "restore the instance folder from its backup (or set KIOSK_INSTANCE to it). Starting with "
+            "another pepper would let every reader get a second code.")
+    else:
+        session.rollback()
 
 
 def add_library(session: Session, *, slug: str, name: str, actor: str, now: datetime,

@@ -85,6 +85,8 @@ def describe_issue(result: IssueResult) -> str:
         return (f"Ten czytelnik ma już kod w tym miesiącu: {result.code} "
                 f"(aktywuj do {format_date(result.valid_until)}). Wydruk nr {result.print_count}.")
     nxt = f" Następna pula od {format_date(result.next_pool_from)}." if result.next_pool_from else ""
+    if result.outcome is o.SERVICE_ENDED:
+        return f"Usługa zakończyła się {format_date(result.service_end)}; kodów już się nie wydaje."
     if result.outcome is o.NO_CODES_LEFT:
         return "Kody na ten miesiąc się skończyły." + nxt
     return "Brak puli kodów ważnej dziś." + nxt

@@ -94,6 +94,9 @@ class Consortium(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     service_end: Mapped[date | None] = mapped_column(Date)
+    # An HMAC made with the reader-key pepper: a different pepper (a lost or new
+    # instance folder) would silently make every reader new, so the app refuses it.
+    pepper_check: Mapped[str | None] = mapped_column(String(64))
 
 
 class Platform(Base):

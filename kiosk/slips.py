@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.clock import format_date
-from kiosk.libraries import consortium
-from kiosk.models import Code, Issuance, Library, Platform
+from kiosk.models import Code, Consortium, Issuance, Library, Platform
 from printing.slip import Slip
 
 
@@ -31,7 +30,9 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
         .join(Platform, Issuance.platform_id == Platform.id)
         .where(Issuance.id == issuance_id)
     ).one()
-    service_end = consortium(session).service_end
+    service_end = session.scalar(select(Consortium.service_end).limit(1))
+    # The code must be activated by its window's end, and never after the service.
+    activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
     issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
     with force_locale(language):
         if service_end:
@@ -47,7 +48,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
             code=code.value,
             activation_url=platform.activation_url,
             warning=gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
-                            "odebrać osobiście w bibliotece.", date=format_date(issuance.window_end)),
+                            "odebrać osobiście w bibliotece.", date=format_date(activate_by)),
             steps_title=gettext("Jak zacząć:"),
             steps=(
                 gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),

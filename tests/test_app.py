@@ -97,3 +97,21 @@ def test_translation_template_has_every_text_of_the_code_and_templates():
     template = read_po((PROJECT / "kiosk" / "translations" / "messages.pot").open("rb"))
 
     assert found == {m.id for m in template if m.id}, "run `make translations` and translate"
+
+
+def test_a_different_pepper_is_refused_for_a_database_in_use(tmp_path, sqlite_template):
+    import shutil
+
+    import pytest
+
+    from factories import make_app
+    from kiosk import create_app
+    from kiosk.libraries import PepperMismatch
+
+    shutil.copy(sqlite_template, tmp_path / "db.sqlite")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    make_app(url, tmp_path)  # pepper "test-pepper" is remembered
+
+    with pytest.raises(PepperMismatch, match="restore the instance folder"):
+        create_app({"INSTANCE_PATH": str(tmp_path / "new-instance"), "SQLALCHEMY_DATABASE_URI": url})
+    make_app(url, tmp_path)  # the right pepper still starts

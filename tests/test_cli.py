@@ -278,3 +278,13 @@ def test_enroll_kiosk_prints_a_one_time_link(runner):
 
     assert made.exit_code == 0 and "/kiosk/enrol/" in made.output
     assert bad.exit_code == 2
+
+
+def test_after_the_service_end_issue_json_says_no_pool_because_the_service_ended(runner, tmp_path):
+    make_library("lib")
+    kiosk(runner, "consortium", "--service-end", "2020-01-31")
+
+    ended = json.loads(kiosk(runner, "issue", "--library", "lib", "--card", "12345678", "--json").output)
+
+    assert (ended["status"], ended["reason"]) == ("no_pool", "service_ended")
+    assert "zakończyła się 31.01.2020" in ended["message"]

@@ -183,7 +183,7 @@ def test_december_and_the_service_end(app):
     assert december.valid_until == date(2020, 12, 31)
     assert december.service_end == date(2021, 1, 2)
     assert on_the_last_day.code.startswith("JAN")
-    assert after_the_end.outcome is Outcome.NO_POOL
+    assert after_the_end.outcome is Outcome.SERVICE_ENDED
 
 
 def test_other_library_pool_is_never_used(app):

@@ -24,8 +24,17 @@ def enrolled(app, library, printer="browser"):
     enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
                             printer=printer)
     client = app.test_client()
-    assert client.get(f"/kiosk/enrol/{enrolment.token}").status_code == 302
+    assert enrol_browser(client, enrolment.token).status_code == 302
     return client, enrolment
+
+
+def enrol_browser(client, token: str):
+    """Opens the link, then presses the button, as an admin does on the kiosk."""
+    page = client.get(f"/kiosk/enrol/{token}")
+    if page.status_code != 200:
+        return page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(f"/kiosk/enrol/{token}", data={"csrf_token": csrf})
 
 
 def csrf_token(client) -> str:
@@ -72,11 +81,22 @@ def test_an_enrolment_link_works_once(app, library):
     assert again.status_code == 410 and "nieważny" in again.get_data(as_text=True)
 
 
+def test_opening_the_link_alone_does_not_use_it(app, library):
+    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow())
+    preview = app.test_client()  # e.g. a mail scanner fetching the link
+
+    shown = preview.get(f"/kiosk/enrol/{enrolment.token}")
+
+    assert shown.status_code == 200 and "Ustaw ten komputer jako kiosk" in shown.get_data(as_text=True)
+    assert preview.get("/kiosk/").status_code == 403
+    assert enrol_browser(app.test_client(), enrolment.token).status_code == 302
+
+
 def test_an_expired_link_does_not_enrol(app, library):
     enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test",
                             now=utcnow() - timedelta(days=4))
 
-    assert app.test_client().get(f"/kiosk/enrol/{enrolment.token}").status_code == 410
+    assert enrol_browser(app.test_client(), enrolment.token).status_code == 410
 
 
 def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library):
@@ -84,7 +104,7 @@ def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library):
     fresh = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
                         kiosk=enrolment.kiosk)
     new_browser = app.test_client()
-    new_browser.get(f"/kiosk/enrol/{fresh.token}")
+    enrol_browser(new_browser, fresh.token)
 
     assert client.get("/kiosk/").status_code == 403  # the old browser's cookie is void
     assert new_browser.get("/kiosk/").status_code == 200

@@ -176,3 +176,16 @@ def test_cups_without_lp_or_queue_raises_printer_error(issued_slip):
 def test_bad_printer_settings_are_refused(setting):
     with pytest.raises(PrinterSettingError):
         printer_from_setting(setting)
+
+
+def test_the_deadline_on_the_slip_is_never_after_the_service_end(app):
+    settings = consortium(db.session)
+    settings.service_end = date(2021, 1, 2)
+    db.session.commit()
+    library = make_library()
+    make_pool(library, [CODE], (date(2021, 1, 1), date(2021, 1, 31)))
+    result = issue(app, "12345678", warsaw(2021, 1, 2, 9))
+
+    text = " ".join(pdf_text(render_pdf(slip_for_issuance(db.session, result.issuance_id, "pl"))).split())
+
+    assert "Aktywuj kod do 02.01.2021" in text and "31.01.2021" not in text

@@ -12,6 +12,7 @@ from kiosk.clock import local_day, month_window, utcnow
 from kiosk.extensions import db
 from kiosk.models import Code, CodeStatus, Event, Issuance, Kiosk, Library, Pool, StaffUser
 from staff_helpers import login, post, signed_in, token_of
+from test_kiosk import enrol_browser
 
 
 def this_month():
@@ -333,7 +334,7 @@ def test_kiosks_enrol_link_and_revoke(app, two_libraries):
                 token_from="/admin/aaa/kiosks").get_data(as_text=True)
     link = re.search(r'id="enrol-link">([^<]+)<', page).group(1)
     kiosk_browser = app.test_client()
-    assert kiosk_browser.get(link.replace("http://localhost", "")).status_code == 302
+    assert enrol_browser(kiosk_browser, link.rsplit("/", 1)[1]).status_code == 302
     assert kiosk_browser.get("/kiosk/").status_code == 200
     kiosk = db.session.scalar(select(Kiosk))
     post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "revoke"}, token_from="/admin/aaa/kiosks")

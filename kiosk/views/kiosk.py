@@ -18,7 +18,7 @@ from kiosk.events import record_event
 from kiosk.extensions import db
 from kiosk.i18n import LANGUAGES, language_from
 from kiosk.issuing import Actor, DatabaseBusy, Outcome
-from kiosk.kiosks import actor_label, enrolled_kiosk, paused_until, redeem_link
+from kiosk.kiosks import actor_label, enrolled_kiosk, kiosk_for_link, paused_until, redeem_link
 from kiosk.messages import CARD_REFUSALS
 from kiosk.models import Channel, Kiosk
 from kiosk.slips import slip_for_issuance
@@ -85,6 +85,15 @@ def idle():
 
 
 @bp.get("/enrol/<token>")
+def enrol_confirm(token: str):
+    # Only a press enrols: mail scanners and link previews fetch links by themselves.
+    kiosk = kiosk_for_link(db.session, token, utcnow())
+    if kiosk is None:
+        return render_template("kiosk/enrol_failed.html", lang=g.lang), 410
+    return render_template("kiosk/enrol.html", kiosk=kiosk, token=token, lang=g.lang)
+
+
+@bp.post("/enrol/<token>")
 def enrol(token: str):
     kiosk = redeem_link(db.session, token, utcnow())
     if kiosk is None:

@@ -99,6 +99,12 @@ def site(tmp_path, sqlite_template):
         db.engine.dispose()
 
 
+def enrol(page, link: str) -> None:
+    """Opens a kiosk's enrolment link and presses its button."""
+    page.goto(link)
+    page.click("#enrol-button")
+
+
 @pytest.fixture(scope="session")
 def browser():
     executable = chromium_path()
@@ -118,7 +124,7 @@ def kiosk_page(browser, site):
     errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(site.enrol_link)
+    enrol(page, site.enrol_link)
     page.wait_for_selector("#screen.idle")
     page.console_errors = errors
     yield page

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Library
+from conftest import enrol
 from tools import axe_script
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +98,7 @@ def test_idle_timeout_clears_the_screen_and_leaves_no_history(browser, site):
         db.session.commit()
     context = browser.new_context()
     page = context.new_page()
-    page.goto(site.enrol_link)
+    enrol(page, site.enrol_link)
     ready(page)
     history_before = page.evaluate("history.length")
 
@@ -174,7 +175,7 @@ def axe_page(browser, site):
     page = context.new_page()
     script = axe_script()
     page.route("**/__axe.min.js", lambda route: route.fulfill(body=script, content_type="text/javascript"))
-    page.goto(site.enrol_link)
+    enrol(page, site.enrol_link)
     ready(page)
     yield page
     context.close()
