@@ -149,8 +149,10 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
     elif valid_from:
         window = (_date_option(valid_from, "--valid-from"), _date_option(valid_until, "--valid-until"))
     library, platform = _library(library_slug), _platform(platform_slug)
+    data = file.read_bytes()
+    db.session.commit()  # parse without holding SQLite's write lock
     try:
-        report = import_pool(db.session, library=library, platform=platform, data=file.read_bytes(),
+        report = import_pool(db.session, library=library, platform=platform, data=data,
                              filename=file.name, window=window, actor=_cli_actor(), now=utcnow(),
                              dry_run=dry_run)
     except ImportRefused as exc:

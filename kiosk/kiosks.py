@@ -17,6 +17,9 @@ from kiosk.models import Event, Kiosk, Library
 ENROL_LINK_VALID = timedelta(hours=72)
 FAILED_ATTEMPTS_LIMIT = 5
 FAILED_ATTEMPTS_WINDOW = timedelta(minutes=1)
+# A reader needs more than ten seconds to scan, read and take a slip; more new codes
+# than this in a minute is someone typing card numbers to drain the pool.
+NEW_CODES_PER_MINUTE = 6
 
 
 def _hash(token: str) -> str:
@@ -93,16 +96,23 @@ def revoke_kiosk(session: Session, kiosk: Kiosk, actor: str, now: datetime) -> N
 
 
 def paused_until(session: Session, kiosk: Kiosk, now: datetime) -> datetime | None:
-    """When the kiosk may take cards again, if too many were refused just now."""
-    since = now - FAILED_ATTEMPTS_WINDOW
-    refused = session.scalars(
+    """When the kiosk may take cards again, if too many were refused, or too many
+    new codes handed out, in the last minute."""
+    ends = [_limit_ends(session, kiosk, kind, limit, now)
+            for kind, limit in (("card_refused", FAILED_ATTEMPTS_LIMIT), ("issue", NEW_CODES_PER_MINUTE))]
+    ends = [end for end in ends if end is not None]
+    return max(ends) if ends else None
+
+
+def _limit_ends(session: Session, kiosk: Kiosk, kind: str, limit: int, now: datetime) -> datetime | None:
+    recent = session.scalars(
         select(Event.at)
-        .where(Event.kind == "card_refused", Event.actor == actor_label(kiosk), Event.at > since)
+        .where(Event.kind == kind, Event.actor == actor_label(kiosk), Event.at > now - FAILED_ATTEMPTS_WINDOW)
         .order_by(Event.at.desc())
-        .limit(FAILED_ATTEMPTS_LIMIT)
+        .limit(limit)
     ).all()
-    if len(refused) < FAILED_ATTEMPTS_LIMIT:
+    if len(recent) < limit:
         return None
-    # The oldest of the last five leaves the window: the pause ends then.
-    return refused[-1] + FAILED_ATTEMPTS_WINDOW
+    # The oldest of the last `limit` leaves the window: the pause ends then.
+    return recent[-1] + FAILED_ATTEMPTS_WINDOW
 

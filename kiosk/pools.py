@@ -263,6 +263,9 @@ def _pool_details(pool: Pool) -> dict:
 def _check_against_database(
     session: Session, library: Library, platform: Platform, parsed: ParsedPool, window: Window, sha256: str
 ) -> None:
+    # One import per library at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises): two overlapping windows could otherwise both pass the check below.
+    session.execute(select(Library.id).where(Library.id == library.id).with_for_update())
     earlier = session.scalar(
         select(Pool).where(Pool.platform_id == platform.id, Pool.source_sha256 == sha256)
     )

@@ -38,15 +38,15 @@ def test_reader_key_depends_on_the_pepper_and_hides_the_card():
     assert card not in reader_key("a", card)
 
 
-def test_start_page_shows_this_month_pools(app, client):
+def test_start_page_leads_on_and_shows_no_library_numbers(app, client):
     today = local_day(utcnow())
     make_pool(make_library(), codes("WEB", 7), month_window(today.year, today.month))
 
     page = client.get("/")
 
-    assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Pule kodów" in text and ">7<" in text and today.strftime("%m.%Y") in text
+    assert page.status_code == 200 and "/login" in text and "/kiosk/" in text
+    assert "WEB" not in text and ">7<" not in text and "Biblioteka lib" not in text
 
 
 def test_health_check(client):

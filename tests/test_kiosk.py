@@ -173,7 +173,7 @@ def test_five_failed_cards_pause_the_kiosk_and_it_is_logged(app, library):
 
     paused = scan(client, "12345678").get_data(as_text=True)
 
-    assert "Za dużo nieudanych prób" in paused
+    assert "Chwila przerwy" in paused and "Kiosk przyjmie kartę znowu" in paused
     assert issuances() == 0  # not even a good card during the pause
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.kind == "kiosk_paused")) == 1
     other_kiosk, _ = enrolled(app, library)
@@ -228,3 +228,15 @@ def test_security_headers(app, library):
 
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_typing_card_after_card_cannot_drain_the_pool(app):
+    library = make_library()
+    make_pool(library, codes("DRN", 20), this_month())
+    client, _ = enrolled(app, library)
+
+    pages = [scan(client, f"{70000000 + n}").get_data(as_text=True) for n in range(8)]
+
+    assert sum("Oto Twój kod" in page for page in pages) == 6
+    assert "Chwila przerwy" not in pages[5] and "Chwila przerwy" in pages[6]
+    assert issuances() == 6

@@ -159,6 +159,7 @@ def import_upload(slug: str):
         return _page("admin/import.html", library=library, error=_("Miesiąc podaj jako RRRR-MM."), status=400)
     data = upload.read()
     legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+    db.session.commit()  # parse without holding SQLite's write lock
     try:
         report = import_pool(db.session, library=library, platform=legimi, data=data, filename=upload.filename,
                              window=window, actor=_actor(), now=utcnow(), dry_run=True)
