@@ -262,6 +262,10 @@ def demo() -> None:
     token = demo_kiosk_link(db.session, now=utcnow())
     if token:
         click.echo(f"Kiosk demonstracyjny: otwórz {enrol_url(token)}")
+        from kiosk.demo import DEMO_ADMIN, demo_admin_password
+        password = demo_admin_password(db.session, now=utcnow())
+        base = current_app.config["KIOSK_BASE_URL"].rstrip("/")
+        click.echo(f"Stanowisko i panel: {base}/login — użytkownik {DEMO_ADMIN}, hasło {password}")
 
 
 @main.command("enroll-kiosk")

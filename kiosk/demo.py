@@ -57,6 +57,30 @@ def seed_demo(session: Session, *, instance: Path, now: datetime) -> str:
             f"(plik {path}).\nSpróbuj: kiosk issue --library {DEMO_SLUG} --card 1234567890")
 
 
+DEMO_ADMIN = "demo-admin"
+
+
+def demo_admin_password(session: Session, *, now: datetime) -> str | None:
+    """A fresh password for the demo library's admin account (made on first use),
+    printed by `kiosk demo` so a newcomer can sign in; None without a demo library."""
+    from werkzeug.security import generate_password_hash
+
+    from kiosk.accounts import create_user, new_password
+    from kiosk.models import Role, StaffUser
+
+    library = session.scalar(select(Library).where(Library.slug == DEMO_SLUG))
+    if library is None:
+        return None
+    user = session.scalar(select(StaffUser).where(StaffUser.username == DEMO_ADMIN))
+    if user is None:
+        return create_user(session, username=DEMO_ADMIN, role=Role.LIBRARY_ADMIN, library_id=library.id,
+                           actor="demo", now=now)[1]
+    password = new_password()
+    user.password_hash, user.session_version = generate_password_hash(password), user.session_version + 1
+    session.commit()
+    return password
+
+
 def demo_kiosk_link(session: Session, *, now: datetime) -> str | None:
     """A fresh one-time link for the demo library's kiosk, so a newcomer can open
     the kiosk at once; None when there is no demo library."""

@@ -12,9 +12,12 @@ from waitress.server import create_server
 
 from factories import codes, make_app, make_library, make_pool
 from kiosk.clock import local_day, month_window, utcnow
+from sqlalchemy import select
+
 from kiosk.extensions import db
+from kiosk.models import Library
 from kiosk.kiosks import enrol_kiosk
-from tools import chromium_path
+from tools import axe_script, chromium_path
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -97,6 +100,38 @@ def site(tmp_path, sqlite_template):
     printer.close()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def staff_page(browser, site):
+    """A library admin of the e2e library, signed in through the login page."""
+    from kiosk.accounts import create_user
+
+    with site.app.app_context():
+        library = db.session.scalar(select(Library).where(Library.slug == "e2e"))
+        _user, password = create_user(db.session, username="ania", role="library_admin", library_id=library.id,
+                                      actor="test", now=utcnow())
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(f"{site.url}/login")
+    page.fill("#username", "ania")
+    page.fill("#password", password)
+    page.press("#password", "Enter")
+    page.wait_for_selector("#issue-form")
+    page.console_errors = errors
+    page.route("**/__axe.min.js", lambda route: route.fulfill(body=axe_script(), content_type="text/javascript"))
+    yield page
+    context.close()
+
+
+def axe_violations(page) -> list:
+    """axe-core's violations on the page, injected as a same-origin script so the
+    Content-Security-Policy stays on."""
+    page.add_script_tag(url="/__axe.min.js")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
 
 
 def enrol(page, link: str) -> None:

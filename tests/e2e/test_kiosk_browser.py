@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Library
-from conftest import enrol
+from conftest import axe_violations, enrol
 from tools import axe_script
 
 pytestmark = pytest.mark.e2e
@@ -162,19 +162,12 @@ def test_a_browser_that_is_not_enrolled_is_told_so(browser, site):
     context.close()
 
 
-def axe_violations(page) -> list:
-    page.add_script_tag(url="/__axe.min.js")
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
-
-
 @pytest.fixture
 def axe_page(browser, site):
     # axe comes as a same-origin script, so the Content-Security-Policy stays on.
     context = browser.new_context(viewport={"width": 1080, "height": 1500})
     page = context.new_page()
-    script = axe_script()
-    page.route("**/__axe.min.js", lambda route: route.fulfill(body=script, content_type="text/javascript"))
+    page.route("**/__axe.min.js", lambda route: route.fulfill(body=axe_script(), content_type="text/javascript"))
     enrol(page, site.enrol_link)
     ready(page)
     yield page
