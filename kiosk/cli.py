@@ -23,7 +23,7 @@ from kiosk.channels import issue_now
 from kiosk.issuing import Actor, DatabaseBusy
 from kiosk.messages import describe_import_refusal, describe_issue
 from kiosk.cards import CHECK_DIGITS
-from kiosk.models import CardCheckKind, Channel, Library, Platform, Role, StaffUser
+from kiosk.models import CardCheckKind, Channel, Library, Platform, Role
 from kiosk.pools import ImportRefused, import_pool, pool_summaries
 from kiosk.registry import import_cards
 

@@ -2,6 +2,7 @@
 already imported, storing it all or nothing, and counting what is left."""
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import re
@@ -369,7 +370,7 @@ def import_pool(
         session.rollback()
         _check_against_database(session, library, platform, parsed, resolved, sha256)
         raise
-    return ImportReport(**{**report.__dict__, "pool_id": pool.id})
+    return dataclasses.replace(report, pool_id=pool.id)
 
 
 # -- what is left -------------------------------------------------------------

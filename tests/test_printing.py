@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from pypdf import PdfReader
 
-from factories import codes, issue, make_library, make_pool, warsaw
+from factories import issue, make_library, make_pool, warsaw
 from kiosk.extensions import db
 from kiosk.libraries import consortium
 from kiosk.slips import slip_for_issuance

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
                    url_for)
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from kiosk import accounts
 from kiosk.alerts import library_alerts
 from kiosk.cards import CHECK_DIGITS
-from kiosk.clock import format_date, local_day, month_window, parse_month, utcnow
+from kiosk.clock import DEFAULT_TIMEZONE, format_date, local_day, month_window, parse_month, utcnow
 from kiosk.dashboard import dashboard_for
 from kiosk.events import record_event
 from kiosk.extensions import db
@@ -28,7 +30,7 @@ from kiosk.models import CardCheckKind, Event, Kiosk, Library, Platform, Role, S
 from kiosk.pools import ImportRefused, import_pool
 from kiosk.registry import import_cards
 from kiosk.reports import monthly_report
-from kiosk.views.access import ADMIN_ROLES, library_in_scope, login_required, serves
+from kiosk.views.access import ADMIN_ROLES, library_in_scope, login_required
 from printing.barcodes import qr_svg
 from printing.printers import PrinterSettingError, printer_from_setting
 
@@ -242,11 +244,8 @@ def events(slug: str):
                  filters={"kind": kind, "who": who, "from": since, "to": until})
 
 
-def _day_start(day: date, plus_days: int = 0):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from kiosk.clock import DEFAULT_TIMEZONE
+def _day_start(day: date, plus_days: int = 0) -> datetime:
+    """Midnight in Warsaw that begins the day (the log's filter dates are local)."""
     return datetime.combine(day + timedelta(days=plus_days), datetime.min.time(), ZoneInfo(DEFAULT_TIMEZONE))
 
 
@@ -382,19 +381,20 @@ def user_change(slug: str, user_id: int):
 
 # -- settings ------------------------------------------------------------------
 
+def _settings_page(library: Library, errors: list[str] | None = None, status: int = 200):
+    return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
+                 card_checks=[k.value for k in CardCheckKind], errors=errors, status=status)
+
+
 @bp.get("/<slug>/settings")
 @login_required(*ADMIN_ROLES)
 def settings(slug: str):
-    library = library_in_scope(slug)
-    return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
-                 card_checks=[k.value for k in CardCheckKind])
+    return _settings_page(library_in_scope(slug))
 
 
 @bp.post("/<slug>/settings")
 @login_required(*ADMIN_ROLES)
 def settings_save(slug: str):
-    import re
-
     library = library_in_scope(slug)
     form = request.form
     errors = []
@@ -418,8 +418,7 @@ def settings_save(slug: str):
             (form.get("check_digit") or None) not in (None, *CHECK_DIGITS):
         abort(400)
     if errors:
-        return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
-                     card_checks=[k.value for k in CardCheckKind], errors=errors, status=400)
+        return _settings_page(library, errors, 400)
     library.name = form.get("name", library.name).strip() or library.name
     library.slip_header = form.get("slip_header", "").strip() or None
     library.card_check = form["card_check"]
@@ -448,8 +447,6 @@ def cards_upload(slug: str):
                               pepper=current_app.config["READER_PEPPER"], actor=_actor(), now=utcnow())
     except ImportRefused as exc:
         db.session.rollback()
-        return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
-                     card_checks=[k.value for k in CardCheckKind], errors=[describe_import_refusal(exc)],
-                     status=400)
+        return _settings_page(library, [describe_import_refusal(exc)], 400)
     flash(_("Rejestr kart: %(count)s kart.", count=result.count))
     return redirect(url_for("admin.settings", slug=library.slug))

@@ -1,5 +1,4 @@
 """The kiosk in a real Chromium: what a reader sees, presses and takes away."""
-import re
 
 import pytest
 from sqlalchemy import select

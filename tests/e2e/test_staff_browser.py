@@ -10,6 +10,8 @@ pytestmark = pytest.mark.e2e
 
 
 def desk_issue(page, card: str) -> str:
+    # Clear the last result, so the wait below sees this reader's slip, not the previous one.
+    page.evaluate("document.getElementById('desk-result').innerHTML = ''")
     page.fill("#card", card)
     page.press("#card", "Enter")
     page.wait_for_selector("#desk-result #slip-code")

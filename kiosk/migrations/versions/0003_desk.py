@@ -8,7 +8,6 @@ Create Date: 2026-11-25 05:38:07.991199
 from alembic import op
 import sqlalchemy as sa
 
-import kiosk.models
 
 
 # revision identifiers, used by Alembic.
