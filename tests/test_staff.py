@@ -2,6 +2,7 @@
 CSRF, the login limit, imports through the upload, replace a faulty code."""
 import io
 import re
+from datetime import date
 
 import pytest
 from openpyxl import load_workbook
@@ -279,10 +280,19 @@ def test_import_preview_then_confirm(app, two_libraries):
 
 @pytest.mark.parametrize("data,filename,month,expected", [
     (b"%PDF-1.4\x00\x01\x02", "kody.xlsx", "2030-01", "To nie jest arkusz"),
+    (b"PK\x03\x04" + b"\x00" * 64, "broken.xlsx", "2030-01", "Nie da się odczytać pliku"),
     (panel_file(["DUP000001", "DUP000001"]), "dup.xlsx", "2030-01", "powtarza się"),
     (panel_file(codes("AAA", 1)), "again.xlsx", "2030-01", "jest już w puli"),
     (panel_file(codes("NOW", 1)), "nowindow.xlsx", "", "nie podaje okresu"),
     (xlsx_file([["Kod"]]), "empty.xlsx", "2030-01", "nie zawiera żadnego kodu"),
+    (xlsx_file([["Imię"], ["Jan"]]), "names.xlsx", "2030-01", "Nie znaleziono kolumny z kodami"),
+    (xlsx_file([[a, b] for a, b in zip(codes("XA", 3), codes("XB", 3))]), "two.xlsx", "2030-01", "Kody mogą być w kolumnie"),
+    (panel_file(["GOOD000001", "bad code!"]), "bad.xlsx", "2030-01", "Wiersz 3"),
+    (xlsx_file([["Kod", "Ważny od", "Ważny do"], ["DATE000001", "jutro", "31.01.2030"]]), "date.xlsx", "", "nie jest datą"),
+    (panel_file(codes("CNF", 2), (date(2030, 1, 1), date(2030, 1, 31))), "conflict.xlsx", "2030-02", "różni się od podanego"),
+    (xlsx_file([["Kod", "Ważny od", "Ważny do"], ["MIX0000001", date(2030, 1, 1), date(2030, 1, 31)],
+                ["MIX0000002", date(2030, 2, 1), date(2030, 2, 28)]]), "mixed.xlsx", "", "inny okres ważności"),
+    (panel_file(codes("OVL", 2), (date(2000, 1, 15), date(2100, 2, 14))), "overlap.xlsx", "", "nachodzi na inną pulę"),
 ])
 def test_each_import_refusal_through_the_upload(app, two_libraries, data, filename, month, expected):
     client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
@@ -292,6 +302,24 @@ def test_each_import_refusal_through_the_upload(app, two_libraries, data, filena
 
     assert refused.status_code == 400 and expected in refused.get_data(as_text=True)
     assert (count(Pool), count(Code)) == before
+
+
+def test_upload_refused_after_the_service_end_and_the_same_file_twice(app, two_libraries):
+    from kiosk.libraries import consortium
+
+    consortium(db.session).service_end = date(2029, 12, 31)
+    db.session.commit()
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+
+    late = upload(client, "aaa", panel_file(codes("LATE", 2)), "late.xlsx", "2030-01")
+    data = panel_file(codes("TWICE", 2))
+    preview = upload(client, "aaa", data, "first.xlsx", "2029-12").get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', preview).group(1)
+    post(client, "/admin/aaa/import/confirm", {"token": token}, token_from="/admin/aaa/import")
+    twice = upload(client, "aaa", data, "copy.xlsx", "2029-12")
+
+    assert late.status_code == 400 and "po końcu usługi" in late.get_data(as_text=True)
+    assert twice.status_code == 400 and "był już zaimportowany" in twice.get_data(as_text=True)
 
 
 def test_dashboard_and_report(app, two_libraries):
@@ -337,6 +365,14 @@ def test_kiosks_enrol_link_and_revoke(app, two_libraries):
     assert enrol_browser(kiosk_browser, link.rsplit("/", 1)[1]).status_code == 302
     assert kiosk_browser.get("/kiosk/").status_code == 200
     kiosk = db.session.scalar(select(Kiosk))
+    bad_printer = post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "save", "name": "Hol", "printer": "laser"},
+                       token_from="/admin/aaa/kiosks")
+    post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "save", "name": "Hol, parter",
+                                                   "printer": "escpos-tcp:127.0.0.1:9100"}, token_from="/admin/aaa/kiosks")
+    db.session.commit()
+    assert bad_printer.status_code == 400
+    assert (db.session.get(Kiosk, kiosk.id).name, db.session.get(Kiosk, kiosk.id).printer) == \
+        ("Hol, parter", "escpos-tcp:127.0.0.1:9100")
     post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "revoke"}, token_from="/admin/aaa/kiosks")
 
     assert kiosk_browser.get("/kiosk/").status_code == 403

@@ -305,10 +305,15 @@ def kiosk_change(slug: str, kiosk_id: int):
         enrolment = enrol_kiosk(db.session, library=library, name=kiosk.name, actor=_actor(), now=utcnow(),
                                 kiosk=kiosk)
         return _kiosk_page(library, link=_enrol_link(enrolment.token))
-    elif action == "rename" and request.form.get("name", "").strip():
-        kiosk.name = request.form["name"].strip()[:120]
-        record_event(db.session, kind="kiosk_renamed", actor=_actor(), library_id=library.id, now=utcnow(),
-                     kiosk_id=kiosk.id, name=kiosk.name)
+    elif action == "save" and request.form.get("name", "").strip():
+        printer = request.form.get("printer", kiosk.printer).strip()
+        try:
+            printer_from_setting(printer)
+        except PrinterSettingError:
+            return _kiosk_page(library, error=_("Nieznane ustawienie drukarki."), status=400)
+        kiosk.name, kiosk.printer = request.form["name"].strip()[:120], printer
+        record_event(db.session, kind="kiosk_changed", actor=_actor(), library_id=library.id, now=utcnow(),
+                     kiosk_id=kiosk.id, name=kiosk.name, printer=printer)
         db.session.commit()
     else:
         abort(400)
