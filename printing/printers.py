@@ -68,7 +68,8 @@ def _send_tcp(host: str, port: int, data: bytes) -> None:
 def _write_device(path: str, data: bytes) -> None:
     # Non-blocking: a printer that is off or out of paper fails at once instead of
     # hanging the kiosk (O_NONBLOCK does not exist on Windows; there it blocks).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o600)
+    # No O_CREAT: a printer is a device that exists; a typo must not create a file.
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         view = memoryview(data)
         while view:

@@ -152,6 +152,7 @@ def test_escpos_in_ukrainian_uses_a_cyrillic_code_page(issued_slip):
 
 def test_escpos_to_a_file(issued_slip, tmp_path):
     device = tmp_path / "lp0"
+    device.touch()  # the device exists; a missing one is an error, never created
 
     printer_from_setting(f"escpos-file:{device}").print_slip(issued_slip())
 
@@ -189,3 +190,9 @@ def test_the_deadline_on_the_slip_is_never_after_the_service_end(app):
     text = " ".join(pdf_text(render_pdf(slip_for_issuance(db.session, result.issuance_id, "pl"))).split())
 
     assert "Aktywuj kod do 02.01.2021" in text and "31.01.2021" not in text
+
+
+def test_a_missing_device_file_is_an_error_and_is_not_created(issued_slip, tmp_path):
+    with pytest.raises(PrinterError):
+        printer_from_setting(f"escpos-file:{tmp_path / 'no-such-lp0'}").print_slip(issued_slip())
+    assert not (tmp_path / "no-such-lp0").exists()

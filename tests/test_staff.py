@@ -365,12 +365,16 @@ def test_kiosks_enrol_link_and_revoke(app, two_libraries):
     assert enrol_browser(kiosk_browser, link.rsplit("/", 1)[1]).status_code == 302
     assert kiosk_browser.get("/kiosk/").status_code == 200
     kiosk = db.session.scalar(select(Kiosk))
+    app.config["PRINTERS"] = ["escpos-tcp:127.0.0.1:9100"]
     bad_printer = post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "save", "name": "Hol", "printer": "laser"},
                        token_from="/admin/aaa/kiosks")
+    not_listed = post(client, f"/admin/aaa/kiosks/{kiosk.id}",
+                      {"action": "save", "name": "Hol", "printer": f"escpos-file:{app.instance_path}/kodomat.db"},
+                      token_from="/admin/aaa/kiosks")
     post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "save", "name": "Hol, parter",
                                                    "printer": "escpos-tcp:127.0.0.1:9100"}, token_from="/admin/aaa/kiosks")
     db.session.commit()
-    assert bad_printer.status_code == 400
+    assert bad_printer.status_code == 400 and not_listed.status_code == 400
     assert (db.session.get(Kiosk, kiosk.id).name, db.session.get(Kiosk, kiosk.id).printer) == \
         ("Hol, parter", "escpos-tcp:127.0.0.1:9100")
     post(client, f"/admin/aaa/kiosks/{kiosk.id}", {"action": "revoke"}, token_from="/admin/aaa/kiosks")
@@ -404,3 +408,22 @@ def test_events_are_filtered(app, two_libraries):
     page = client.get("/admin/aaa/events?kind=issue").get_data(as_text=True)
 
     assert page.count("<td>issue</td>") == 1
+
+
+def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_list(app, two_libraries):
+    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    base = {"name": "A", "slip_header": "", "card_check": "format", "card_pattern": "", "check_digit": "",
+            "low_pool_percent": "10", "kiosk_idle_seconds": "30"}
+
+    to_file = post(client, "/admin/aaa/settings", {**base, "desk_printer": "escpos-file:/etc/passwd"},
+                   token_from="/admin/aaa/settings")
+    to_host = post(client, "/admin/aaa/kiosks", {"name": "K", "printer": "escpos-tcp:10.0.0.1:22"},
+                   token_from="/admin/aaa/kiosks")
+    app.config["PRINTERS"] = ["escpos-tcp:127.0.0.1:9100"]
+    listed = post(client, "/admin/aaa/settings", {**base, "desk_printer": "escpos-tcp:127.0.0.1:9100"},
+                  token_from="/admin/aaa/settings")
+
+    assert to_file.status_code == 400 and to_host.status_code == 400 and count(Kiosk) == 0
+    assert listed.status_code == 302
+    db.session.commit()
+    assert db.session.scalar(select(Library.desk_printer).where(Library.slug == "aaa")) == "escpos-tcp:127.0.0.1:9100"

@@ -32,12 +32,22 @@ from kiosk.registry import import_cards
 from kiosk.reports import monthly_report
 from kiosk.views.access import ADMIN_ROLES, library_in_scope, login_required
 from printing.barcodes import qr_svg
-from printing.printers import PrinterSettingError, printer_from_setting
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 UPLOAD_MAX_AGE = 3600
 EVENTS_PAGE = 200
+
+
+def _printer_choices() -> list[str]:
+    """What a library admin may pick: the browser, and the printers the operator
+    listed in PRINTERS (config.py). A free-form setting would let an admin make the
+    server write to any file or connect to any host."""
+    return ["browser", *current_app.config.get("PRINTERS", [])]
+
+
+def _allowed_printer(value: str) -> bool:
+    return value in _printer_choices()
 
 
 def _actor() -> str:
@@ -265,7 +275,7 @@ def _kiosk_of(library: Library, kiosk_id: int) -> Kiosk:
 
 def _kiosk_page(library: Library, link: str | None = None, status: int = 200, error: str | None = None):
     kiosks = db.session.scalars(select(Kiosk).where(Kiosk.library_id == library.id).order_by(Kiosk.id)).all()
-    return _page("admin/kiosks.html", library=library, kiosks=kiosks, link=link,
+    return _page("admin/kiosks.html", library=library, kiosks=kiosks, link=link, printers=_printer_choices(),
                  link_qr=qr_svg(link, scale=4) if link else None, error=error, status=status)
 
 
@@ -283,10 +293,8 @@ def _enrol_link(token: str) -> str:
 @login_required(*ADMIN_ROLES)
 def kiosk_add(slug: str):
     library = library_in_scope(slug)
-    name, printer = request.form.get("name", "").strip(), request.form.get("printer", "browser").strip()
-    try:
-        printer_from_setting(printer)
-    except PrinterSettingError:
+    name, printer = request.form.get("name", "").strip()[:120], request.form.get("printer", "browser").strip()
+    if not _allowed_printer(printer):
         return _kiosk_page(library, error=_("Nieznane ustawienie drukarki."), status=400)
     enrolment = enrol_kiosk(db.session, library=library, name=name or _("Kiosk"), printer=printer,
                             actor=_actor(), now=utcnow())
@@ -307,9 +315,7 @@ def kiosk_change(slug: str, kiosk_id: int):
         return _kiosk_page(library, link=_enrol_link(enrolment.token))
     elif action == "save" and request.form.get("name", "").strip():
         printer = request.form.get("printer", kiosk.printer).strip()
-        try:
-            printer_from_setting(printer)
-        except PrinterSettingError:
+        if printer != kiosk.printer and not _allowed_printer(printer):
             return _kiosk_page(library, error=_("Nieznane ustawienie drukarki."), status=400)
         kiosk.name, kiosk.printer = request.form["name"].strip()[:120], printer
         record_event(db.session, kind="kiosk_changed", actor=_actor(), library_id=library.id, now=utcnow(),
@@ -388,7 +394,8 @@ def user_change(slug: str, user_id: int):
 
 def _settings_page(library: Library, errors: list[str] | None = None, status: int = 200):
     return _page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
-                 card_checks=[k.value for k in CardCheckKind], errors=errors, status=status)
+                 card_checks=[k.value for k in CardCheckKind], errors=errors, status=status,
+                 printers=_printer_choices())
 
 
 @bp.get("/<slug>/settings")
@@ -403,15 +410,14 @@ def settings_save(slug: str):
     library = library_in_scope(slug)
     form = request.form
     errors = []
-    pattern = form.get("card_pattern", "").strip() or None
+    pattern = form.get("card_pattern", "").strip()[:200] or None
     if pattern:
         try:
             re.compile(pattern)
         except re.error:
             errors.append(_("Wzorzec numeru karty jest błędny."))
-    try:
-        printer_from_setting(form.get("desk_printer", "browser"))
-    except PrinterSettingError:
+    desk_printer = form.get("desk_printer", "browser").strip()
+    if desk_printer != library.desk_printer and not _allowed_printer(desk_printer):
         errors.append(_("Nieznane ustawienie drukarki."))
     try:
         low, idle = int(form.get("low_pool_percent", "10")), int(form.get("kiosk_idle_seconds", "30"))
@@ -424,13 +430,13 @@ def settings_save(slug: str):
         abort(400)
     if errors:
         return _settings_page(library, errors, 400)
-    library.name = form.get("name", library.name).strip() or library.name
-    library.slip_header = form.get("slip_header", "").strip() or None
+    library.name = form.get("name", library.name).strip()[:200] or library.name
+    library.slip_header = form.get("slip_header", "").strip()[:300] or None
     library.card_check = form["card_check"]
     library.card_pattern = pattern
     library.card_check_digit = form.get("check_digit") or None
     library.low_pool_percent, library.kiosk_idle_seconds = low, idle
-    library.desk_printer = form.get("desk_printer", "browser").strip()
+    library.desk_printer = desk_printer
     record_event(db.session, kind="settings", actor=_actor(), library_id=library.id, now=utcnow(),
                  **{key: form.get(key) for key in ("name", "slip_header", "card_check", "card_pattern",
                                                    "check_digit", "low_pool_percent", "kiosk_idle_seconds",
