@@ -74,9 +74,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         db.session.remove()
 
     from kiosk.clock import format_moment
-    from kiosk.views import admin, auth, desk, kiosk as kiosk_views, public
+    from kiosk.views import admin, auth, desk, errors, kiosk as kiosk_views, public
     for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
+    errors.register(app)
     app.jinja_env.filters["warsaw"] = format_moment
     return app
 

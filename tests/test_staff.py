@@ -67,6 +67,8 @@ def test_no_page_without_login_and_logout_ends_it(app, two_libraries):
     anonymous = app.test_client()
 
     assert anonymous.get("/desk/aaa/").status_code == 302
+    htmx = anonymous.get("/desk/aaa/lookup?code=X", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"].startswith("/login?next=")
     assert anonymous.get("/admin/aaa/").status_code == 302
     post(client, "/logout", token_from="/desk/aaa/")
     assert client.get("/desk/aaa/").status_code == 302
@@ -86,6 +88,21 @@ def test_password_change_ends_other_sessions(app, two_libraries):
     assert client.get("/desk/aaa/").status_code == 200
     assert other.get("/desk/aaa/").status_code == 302
     assert login(app.test_client(), user.username, "a-much-longer-one").status_code == 302
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/%09/evil.example", "/\t/evil.example", "https://evil.example/",
+                                    "/\\evil.example", "javascript:alert(1)"])
+def test_no_redirect_to_another_site_after_login_or_language(app, two_libraries, target):
+    _client, user, password = signed_in(app, "desk", two_libraries[0])
+    client = app.test_client()
+
+    signed = client.post(f"/login?next={target}", data={"username": user.username, "password": password,
+                                                         "csrf_token": token_of(client)})
+    language = client.get(f"/language/en?next={target}")
+
+    for response in (signed, language):
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith("//") and "evil" not in location
 
 
 def test_session_cookie_flags(app, two_libraries):
@@ -133,18 +150,22 @@ def test_proxy_collection_keeps_the_note(app, two_libraries):
     post(client, "/desk/aaa/issue", {"card": "12345678", "proxy": "1", "note": "córka, upoważnienie nr 5"},
          token_from="/desk/aaa/")
 
-    assert db.session.scalar(select(Issuance.note)) == "córka, upoważnienie nr 5"
+    assert db.session.scalar(select(Issuance.note)) == "[pełnomocnik] córka, upoważnienie nr 5"
 
 
 def test_lookup_by_card_and_by_code_shows_the_card_masked(app, two_libraries):
     client, _user, _ = signed_in(app, "desk", two_libraries[0])
     result = issue(app, "55501234", utcnow(), library="aaa")
 
-    by_card = client.get("/desk/aaa/lookup?card=5550-1234", headers={"HX-Request": "true"}).get_data(as_text=True)
-    by_code = client.get(f"/desk/aaa/lookup?code={result.code}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    by_card = post(client, "/desk/aaa/lookup", {"card": "55501234"}, token_from="/desk/aaa/")
+    by_code = client.get(f"/desk/aaa/lookup?code={result.code}")  # a whole page, with its links
+    in_url = client.get("/desk/aaa/lookup?card=55501234").get_data(as_text=True)
 
-    for page in (by_card, by_code):
+    for response in (by_card, by_code):
+        page = response.get_data(as_text=True)
         assert result.code in page and "••••1234" in page and "55501234" not in page
+        assert response.headers["Cache-Control"] == "no-store"
+    assert "••••1234" not in in_url  # a card number in a URL is not looked up
 
 
 def test_replace_withdraws_the_faulty_code_and_hands_a_new_one(app, two_libraries):
@@ -427,3 +448,48 @@ def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_
     assert listed.status_code == 302
     db.session.commit()
     assert db.session.scalar(select(Library.desk_printer).where(Library.slug == "aaa")) == "escpos-tcp:127.0.0.1:9100"
+
+
+def test_proxy_mark_and_a_plain_note(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+
+    post(client, "/desk/aaa/issue", {"card": "11112222", "proxy": "1", "note": ""}, token_from="/desk/aaa/")
+    post(client, "/desk/aaa/issue", {"card": "33334444", "note": "dzwonić przed"}, token_from="/desk/aaa/")
+
+    assert sorted(db.session.scalars(select(Issuance.note)).all()) == ["[pełnomocnik]", "dzwonić przed"]
+
+
+def test_a_withdrawn_or_past_code_is_not_printed_again_nor_replaced(app, two_libraries):
+    from datetime import timedelta
+
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    first = issue(app, "12345678", utcnow(), library="aaa")
+    post(client, f"/desk/aaa/replace/{first.issuance_id}", {"reason": "zły"}, token_from="/desk/aaa/")
+    last_month = this_month()[0] - timedelta(days=5)
+    make_pool(db.session.scalar(select(Library).where(Library.slug == "aaa")), codes("OLD", 1),
+              (last_month.replace(day=1), last_month), filename="old.xlsx")
+    old = issue(app, "55556666", datetime_at(last_month), library="aaa")
+
+    assert client.get(f"/desk/aaa/slip/{first.issuance_id}.pdf").status_code == 409
+    assert post(client, f"/desk/aaa/reprint/{first.issuance_id}", token_from="/desk/aaa/").status_code == 409
+    assert client.get(f"/desk/aaa/slip/{old.issuance_id}.pdf").status_code == 409
+    past = post(client, f"/desk/aaa/replace/{old.issuance_id}", {"reason": "x"}, token_from="/desk/aaa/")
+    assert past.status_code == 409 and "Miesiąc tego kodu już minął" in past.get_data(as_text=True)
+    lookup = post(client, "/desk/aaa/lookup", {"card": "55556666"}, token_from="/desk/aaa/").get_data(as_text=True)
+    assert "OLD000001" in lookup and "Wycofaj i wydaj nowy" not in lookup
+
+
+def datetime_at(day):
+    from factories import warsaw
+    return warsaw(day.year, day.month, day.day, 12)
+
+
+def test_errors_are_said_in_the_staff_language_not_as_raw_pages(app, two_libraries):
+    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+
+    stale = client.post("/desk/aaa/issue", data={"card": "12345678"}, headers={"HX-Request": "true"})
+    missing = client.get("/desk/aaa/slip/999999.pdf")
+
+    assert stale.status_code == 400 and "Ten formularz wygasł" in stale.get_data(as_text=True)
+    assert "<html" not in stale.get_data(as_text=True)
+    assert missing.status_code == 404 and "nie należy do Twojej biblioteki" in missing.get_data(as_text=True)

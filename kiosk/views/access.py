@@ -46,7 +46,11 @@ def login_required(*roles: str):
             staff_language()
             g.user = current_user()
             if g.user is None:
-                return redirect(url_for("auth.login", next=request.full_path))
+                target = url_for("auth.login", next=request.path)
+                if request.headers.get("HX-Request"):
+                    # A fragment request: send the whole page to the login form.
+                    return "", 401, {"HX-Redirect": target}
+                return redirect(target)
             if roles and g.user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)

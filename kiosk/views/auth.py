@@ -1,6 +1,8 @@
 """Signing in and out, and changing one's password."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
@@ -21,10 +23,14 @@ def _home_of(user) -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only a path on this site: never send a user on to another host after login.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a plain path on this site: never send a user on to another host."""
+    if not target or not target.startswith("/") or any(ch.isspace() or ord(ch) < 32 or ch == "\\"
+                                                       for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])

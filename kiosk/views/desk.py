@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 
 from kiosk.alerts import library_alerts
 from kiosk.channels import issue_now, replace_now
-from kiosk.clock import format_date, utcnow
+from kiosk.clock import format_date, local_day, utcnow
 from kiosk.events import record_event
 from kiosk.extensions import db
 from kiosk.issuing import Actor, DatabaseBusy, NothingToReplace, Outcome
@@ -20,6 +20,17 @@ from printing.pdf import PAPERS, render_pdf
 from printing.printers import print_slip_with
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+
+@bp.after_request
+def _no_store(response):
+    # A shared desk PC: the back button must not show the previous reader's code.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# Stored with the issuance, so "who collected it" survives in the log and lookups.
+PROXY_MARK = "[pełnomocnik]"
 
 
 def _actor() -> Actor:
@@ -68,7 +79,9 @@ def _slip_result(library, issuance_id: int, result=None, replaced=None):
 @login_required(*DESK_ROLES)
 def issue(slug: str):
     library = library_in_scope(slug)
-    note = request.form.get("note", "").strip() if request.form.get("proxy") else ""
+    note = request.form.get("note", "").strip()[:300]
+    if request.form.get("proxy"):
+        note = f"{PROXY_MARK} {note}".strip()
     try:
         result = issue_now(library.slug, request.form.get("card", ""), Channel.DESK, _actor(),
                            note=note or None)
@@ -80,11 +93,13 @@ def issue(slug: str):
     return _slip_result(library, result.issuance_id, result=result)
 
 
-@bp.get("/<slug>/lookup")
+@bp.route("/<slug>/lookup", methods=["GET", "POST"])
 @login_required(*DESK_ROLES)
 def lookup(slug: str):
+    # A card number comes by POST only: it must not stay in URLs, logs or history.
     library = library_in_scope(slug)
-    card, code = request.args.get("card", "").strip(), request.args.get("code", "").strip()
+    card = request.form.get("card", "").strip() if request.method == "POST" else ""
+    code = request.values.get("code", "").strip()
     if card:
         rows = issuances_of_card(db.session, library, card, current_app.config["READER_PEPPER"])
     elif code:
@@ -92,13 +107,18 @@ def lookup(slug: str):
     else:
         rows = []
     return _render("desk/_lookup.html", library=library, rows=rows, searched=bool(card or code),
-                   by_card=bool(card))
+                   by_card=bool(card), today=local_day(utcnow(), library.timezone))
 
 
 def _live_issuance(library, issuance_id: int) -> Issuance:
+    """This library's issuance that is still live and in its window; a withdrawn
+    code or last month's code must not be printed again."""
     issuance = db.session.get(Issuance, issuance_id)
     if issuance is None or issuance.library_id != library.id:
         abort(404)
+    today = local_day(utcnow(), library.timezone)
+    if issuance.voided_at is not None or not (issuance.window_start <= today <= issuance.window_end):
+        abort(409)
     return issuance
 
 
@@ -107,8 +127,6 @@ def _live_issuance(library, issuance_id: int) -> Issuance:
 def reprint(slug: str, issuance_id: int):
     library = library_in_scope(slug)
     issuance = _live_issuance(library, issuance_id)
-    if issuance.voided_at is not None:
-        abort(409)
     issuance.print_count += 1
     record_event(db.session, kind="reprint", actor=_actor().label, library_id=library.id, now=utcnow(),
                  issuance_id=issuance.id, channel=Channel.DESK.value)
@@ -126,12 +144,12 @@ def replace(slug: str, issuance_id: int):
     reason = request.form.get("reason", "").strip()
     if not reason:
         return _render("desk/_lookup.html", library=library, rows=[row], searched=True, by_card=False,
-                       error="reason_missing", status=400)
+                       error="reason_missing", status=400, today=local_day(utcnow(), library.timezone))
     try:
         result = replace_now(library.id, issuance_id, reason[:500], _actor())
     except NothingToReplace as exc:
         return _render("desk/_lookup.html", library=library, rows=[row], searched=True, by_card=False,
-                       error=exc.reason, status=409)
+                       error=exc.reason, status=409, today=local_day(utcnow(), library.timezone))
     except DatabaseBusy:
         return _render("desk/_busy.html", library=library, status=503)
     return _slip_result(library, result.issuance_id, result=result, replaced=row)
