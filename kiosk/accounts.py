@@ -15,6 +15,7 @@ from kiosk.events import record_event
 from kiosk.models import Event, Role, StaffUser
 
 LOGIN_ATTEMPTS = 5
+ADDRESS_ATTEMPTS = 30  # one address trying many names
 LOGIN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 10
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._\-]{1,79}")
@@ -57,18 +58,25 @@ def create_user(session: Session, *, username: str, role: str, library_id: int |
     return user, password
 
 
-def _recent_failures(session: Session, username: str, now: datetime) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Event).where(
-            Event.kind == "login_failed", Event.actor == f"login:{username}",
-            Event.at > now - LOGIN_WINDOW)
-    )
+def _recent_failures(session: Session, now: datetime, *, username: str | None = None,
+                     address: str | None = None) -> int:
+    query = select(func.count()).select_from(Event).where(
+        Event.kind == "login_failed", Event.at > now - LOGIN_WINDOW)
+    if username is not None:
+        query = query.where(Event.actor == f"login:{username}")
+    else:
+        query = query.where(Event.details.contains(f'"address": "{address}"'))
+    return session.scalar(query)
 
 
 def authenticate(session: Session, username: str, password: str, now: datetime,
                  address: str | None = None) -> StaffUser | LoginRefusal:
     username = (username or "").strip().lower()[:80]
-    if _recent_failures(session, username, now) >= LOGIN_ATTEMPTS:
+    # Lock the account's row while counting, so parallel guesses queue (PostgreSQL;
+    # SQLite's BEGIN IMMEDIATE already does) instead of all reading "4 failures".
+    session.execute(select(StaffUser.id).where(StaffUser.username == username).with_for_update())
+    if (_recent_failures(session, now, username=username) >= LOGIN_ATTEMPTS
+            or (address and _recent_failures(session, now, address=address) >= ADDRESS_ATTEMPTS)):
         record_event(session, kind="login_locked", actor=f"login:{username}", now=now, address=address)
         session.commit()
         return LoginRefusal.LOCKED

@@ -29,6 +29,7 @@ class Bar:
 @dataclass(frozen=True)
 class Dashboard:
     month_start: date
+    previous_month: date
     pools: list[PoolSummary]
     bars: list[Bar]
     peak: int
@@ -57,5 +58,5 @@ def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboar
     by_channel = Counter()
     for counts in per_day.values():
         by_channel.update(counts)
-    return Dashboard(month_start=first, pools=pools, bars=bars, peak=peak,
+    return Dashboard(month_start=first, previous_month=previous_first, pools=pools, bars=bars, peak=peak,
                      by_channel={channel.value: by_channel.get(channel.value, 0) for channel in Channel})

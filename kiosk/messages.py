@@ -33,6 +33,8 @@ def _day(value) -> str:
 
 
 def _earlier(d: dict) -> str:
+    if d.get("other_library"):
+        return "jest w puli innej biblioteki"
     return (f"plik „{d['filename']}” zaimportowany {_day(d['imported_at'])} przez {d['imported_by']} "
             f"dla biblioteki {d['library']} (ważny {_day(d['valid_from'])}–{_day(d['valid_until'])})")
 
@@ -53,7 +55,9 @@ def describe_import_refusal(exc: ImportRefused) -> str:
         p.DUPLICATE_IN_FILE: lambda: (
             f"Wiersz {d['row']}: kod {d['code']} powtarza się (pierwszy raz w wierszu {d['first_row']})."),
         p.CODE_EXISTS: lambda: (
-            f"Wiersz {d['row']}: kod {d['code']} jest już w puli — {_earlier(d)}. Nic nie zaimportowano."),
+            f"Wiersz {d['row']}: kod {d['code']} jest już w puli — {_earlier(d)}. Nic nie zaimportowano."
+            if not d.get("other_library") else
+            f"Wiersz {d['row']}: kod {d['code']} jest już w puli innej biblioteki. Nic nie zaimportowano."),
         p.SAME_FILE: lambda: f"Ten plik był już zaimportowany: {_earlier(d)}.",
         p.NO_WINDOW: lambda: (
             "Plik nie podaje okresu ważności. Podaj --month RRRR-MM albo --valid-from i --valid-until."),

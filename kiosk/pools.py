@@ -250,7 +250,11 @@ def resolve_window(parsed: ParsedPool, given: Window | None) -> Window:
 
 # -- checking against the database and storing --------------------------------
 
-def _pool_details(pool: Pool) -> dict:
+def _pool_details(pool: Pool, library: Library) -> dict:
+    """What a refusal may say of an earlier pool: everything for the library's own,
+    nothing for another library's (its files and staff are not this admin's)."""
+    if pool.library_id != library.id:
+        return {"other_library": True}
     return {
         "filename": pool.source_filename,
         "library": pool.library.slug,
@@ -271,7 +275,7 @@ def _check_against_database(
         select(Pool).where(Pool.platform_id == platform.id, Pool.source_sha256 == sha256)
     )
     if earlier is not None:
-        raise ImportRefused(ImportProblem.SAME_FILE, **_pool_details(earlier))
+        raise ImportRefused(ImportProblem.SAME_FILE, **_pool_details(earlier, library))
 
     row_of = dict(zip(parsed.codes, parsed.rows))
     for chunk in _chunks(parsed.codes, 500):
@@ -284,7 +288,7 @@ def _check_against_database(
         if existing is not None:
             value, pool = existing
             raise ImportRefused(
-                ImportProblem.CODE_EXISTS, code=value, row=row_of[value], **_pool_details(pool)
+                ImportProblem.CODE_EXISTS, code=value, row=row_of[value], **_pool_details(pool, library)
             )
 
     overlapping = session.scalar(
@@ -298,7 +302,7 @@ def _check_against_database(
         ).limit(1)
     )
     if overlapping is not None:
-        raise ImportRefused(ImportProblem.WINDOW_OVERLAP, **_pool_details(overlapping))
+        raise ImportRefused(ImportProblem.WINDOW_OVERLAP, **_pool_details(overlapping, library))
 
     consortium = session.scalar(select(Consortium).limit(1))
     if consortium and consortium.service_end and window[0] > consortium.service_end:

@@ -183,9 +183,14 @@ def test_refuses_codes_already_in_a_pool_of_the_platform_even_of_another_library
     make_pool(first, codes("SAME", 3), JANUARY, filename="styczen.xlsx")
 
     refusal = refused(second, panel_file(["NEW0000001", "SAME000002"]), FEBRUARY)
+    own = refused(first, panel_file(["SAME000003"]), FEBRUARY)
+
     assert refusal.problem is ImportProblem.CODE_EXISTS
     assert refusal.details["code"] == "SAME000002" and refusal.details["row"] == 3
-    assert "styczen.xlsx" in describe_import_refusal(refusal)
+    # Another library's file, staff and dates are not this library's business.
+    assert "innej biblioteki" in describe_import_refusal(refusal)
+    assert "styczen.xlsx" not in describe_import_refusal(refusal)
+    assert "styczen.xlsx" in describe_import_refusal(own)
 
 
 def test_refuses_the_same_file_twice(app):

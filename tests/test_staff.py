@@ -257,6 +257,36 @@ def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_librar
     assert db.session.scalar(select(Library.name).where(Library.slug == "bbb")) == "Biblioteka bbb"
 
 
+def test_another_library_s_items_through_this_library_s_urls(app, two_libraries):
+    from kiosk.kiosks import enrol_kiosk
+
+    a, b = two_libraries
+    admin, _me, _ = signed_in(app, "library_admin", a)
+    desk, _u, _ = signed_in(app, "desk", a)
+    _other_client, their_user, _ = signed_in(app, "desk", b)
+    their_kiosk = enrol_kiosk(db.session, library=b, name="B", actor="test", now=utcnow()).kiosk
+    token = token_of(admin, "/admin/aaa/users")
+
+    attempts = [
+        admin.post(f"/admin/aaa/users/{their_user.id}", data={"action": "disable", "csrf_token": token}),
+        admin.post(f"/admin/aaa/users/{their_user.id}", data={"action": "role", "role": "library_admin",
+                                                            "csrf_token": token}),
+        admin.post(f"/admin/aaa/kiosks/{their_kiosk.id}", data={"action": "revoke", "csrf_token": token}),
+        admin.post("/admin/bbb/cards", data={"csrf_token": token}),
+        admin.post("/admin/bbb/import/confirm", data={"token": "x", "csrf_token": token}),
+        desk.get("/admin/aaa/users"), desk.get("/admin/aaa/report.xlsx"),
+        desk.post("/admin/aaa/users", data={"username": "evil", "role": "library_admin",
+                                            "csrf_token": token_of(desk, "/desk/aaa/")}),
+    ]
+
+    assert [r.status_code for r in attempts] == [404, 404, 404, 404, 404, 403, 403, 403]
+    db.session.commit()
+    user = db.session.get(StaffUser, their_user.id)
+    assert user.active and user.role == "desk"
+    assert db.session.get(Kiosk, their_kiosk.id).revoked_at is None
+    assert db.session.scalar(select(StaffUser).where(StaffUser.username == "evil")) is None
+
+
 def test_roles(app, two_libraries):
     a, _b = two_libraries
     desk, _u, _ = signed_in(app, "desk", a)
@@ -295,7 +325,8 @@ def test_import_preview_then_confirm(app, two_libraries):
     assert preview.status_code == 200 and 'id="preview-count">4<' in page and "NEW000001" in page
     assert pools_before == 2  # the preview stored nothing
     assert confirmed.status_code == 302 and count(Pool) == 3
-    assert twice.status_code == 404 and count(Pool) == 3
+    assert twice.status_code == 302 and count(Pool) == 3  # a second press imports nothing more
+    assert "Ten plik jest już zaimportowany" in client.get(twice.headers["Location"]).get_data(as_text=True)
     assert db.session.scalar(select(Event).where(Event.kind == "import", Event.actor.like("staff:%"))) is not None
 
 
@@ -424,11 +455,20 @@ def test_settings(app, two_libraries):
 def test_events_are_filtered(app, two_libraries):
     client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
     issue(app, "12345678", utcnow(), library="aaa")
+    issue(app, "12345678", utcnow(), library="aaa")  # a reprint
     issue(app, "99999999", utcnow(), library="bbb")
+    today = local_day(utcnow()).isoformat()
 
-    page = client.get("/admin/aaa/events?kind=issue").get_data(as_text=True)
+    everything = client.get("/admin/aaa/events").get_data(as_text=True)
+    issues = client.get("/admin/aaa/events?kind=issue").get_data(as_text=True)
+    by_who = client.get("/admin/aaa/events?who=nobody-like-this").get_data(as_text=True)
+    today_only = client.get(f"/admin/aaa/events?from={today}&to={today}").get_data(as_text=True)
+    long_ago = client.get("/admin/aaa/events?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
 
-    assert page.count("<td>issue</td>") == 1
+    assert "<td>reprint</td>" in everything and "<td>issue</td>" in everything
+    assert issues.count("<td>issue</td>") == 1 and "<td>reprint</td>" not in issues
+    assert "Brak zdarzeń" in by_who and "Brak zdarzeń" in long_ago
+    assert "<td>reprint</td>" in today_only
 
 
 def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_list(app, two_libraries):

@@ -26,7 +26,7 @@ from kiosk.extensions import db
 from kiosk.kiosks import enrol_kiosk, revoke_kiosk
 from kiosk.libraries import LibraryExists, add_library, consortium
 from kiosk.messages import describe_import_refusal
-from kiosk.models import CardCheckKind, Event, Kiosk, Library, Platform, Role, StaffUser
+from kiosk.models import CardCheckKind, Event, Kiosk, Library, Platform, Pool, Role, StaffUser
 from kiosk.pools import ImportRefused, import_pool
 from kiosk.registry import import_cards
 from kiosk.reports import monthly_report
@@ -71,6 +71,12 @@ def _month_arg() -> tuple[date, date]:
     return month_window(today.year, today.month)
 
 
+def _previous_month_start() -> date:
+    """Reports are made for the month that has just ended."""
+    first, _last = _month_arg()
+    return month_window(*(first - timedelta(days=1)).timetuple()[:2])[0]
+
+
 # -- overview and dashboard ---------------------------------------------------
 
 @bp.get("/")
@@ -79,7 +85,7 @@ def overview():
     if g.user.role != Role.CONSORTIUM_ADMIN:
         return redirect(url_for("admin.dashboard", slug=g.user.library.slug))
     libraries = db.session.scalars(select(Library).order_by(Library.name)).all()
-    first, _last = _month_arg()
+    first = _previous_month_start()
     return _page("admin/overview.html", libraries=libraries, month=first, settings=consortium(db.session),
                  legimi=db.session.scalar(select(Platform).where(Platform.slug == "legimi")))
 
@@ -110,8 +116,11 @@ def consortium_settings():
     except ValueError:
         abort(400)
     url = request.form.get("activation_url", "").strip()
-    if url.startswith(("https://", "http://")):
-        legimi.activation_url = url
+    if not url.startswith(("https://", "http://")) or len(url) > 300 or any(ch.isspace() for ch in url):
+        db.session.rollback()
+        flash(_("Adres aktywacji musi zaczynać się od https:// — nic nie zapisano."))
+        return redirect(url_for("admin.overview"))
+    legimi.activation_url = url
     record_event(db.session, kind="settings", actor=_actor(), now=utcnow(), scope="consortium",
                  service_end=settings.service_end, activation_url=legimi.activation_url)
     db.session.commit()
@@ -142,9 +151,19 @@ def _upload_signer() -> URLSafeTimedSerializer:
 
 
 def _upload_folder() -> Path:
+    """Where a previewed file waits for its confirmation; older ones are removed,
+    so abandoned previews do not keep code lists on disk."""
     folder = Path(current_app.instance_path) / "uploads"
     folder.mkdir(exist_ok=True)
+    cutoff = utcnow().timestamp() - UPLOAD_MAX_AGE
+    for stale in folder.glob("*.upload"):
+        if stale.stat().st_mtime < cutoff:
+            stale.unlink(missing_ok=True)
     return folder
+
+
+def _upload_path(library: Library, sha256: str) -> Path:
+    return _upload_folder() / f"{library.id}-{sha256}.upload"
 
 
 def _import_window():
@@ -177,7 +196,7 @@ def import_upload(slug: str):
                              window=window, actor=_actor(), now=utcnow(), dry_run=True)
     except ImportRefused as exc:
         return _page("admin/import.html", library=library, error=describe_import_refusal(exc), status=400)
-    (_upload_folder() / f"{report.sha256}.upload").write_bytes(data)
+    _upload_path(library, report.sha256).write_bytes(data)
     token = _upload_signer().dumps({"sha": report.sha256, "name": upload.filename, "library": library.id,
                                     "window": [d.isoformat() for d in window] if window else None})
     return _page("admin/import_preview.html", library=library, report=report, token=token)
@@ -192,9 +211,18 @@ def import_confirm(slug: str):
     except BadSignature:
         return _page("admin/import.html", library=library, status=400,
                      error=_("Podgląd wygasł. Wyślij plik jeszcze raz."))
-    path = _upload_folder() / f"{upload['sha']}.upload"
-    if upload["library"] != library.id or not path.exists():
+    if upload["library"] != library.id:
         abort(404)
+    path = _upload_path(library, upload["sha"])
+    if not path.exists():
+        # A second press of "Importuj" (or the back button) after it worked.
+        done = db.session.scalar(select(Pool.id).where(Pool.library_id == library.id,
+                                                       Pool.source_sha256 == upload["sha"]))
+        if done is None:
+            return _page("admin/import.html", library=library, status=400,
+                         error=_("Podgląd wygasł. Wyślij plik jeszcze raz."))
+        flash(_("Ten plik jest już zaimportowany."))
+        return redirect(url_for("admin.dashboard", slug=library.slug))
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != upload["sha"]:
         abort(400)
@@ -234,7 +262,18 @@ def report(slug: str):
 @login_required(*ADMIN_ROLES)
 def events(slug: str):
     library = library_in_scope(slug)
-    query = select(Event).where(Event.library_id == library.id)
+    return _events_page(Event.library_id == library.id, library=library)
+
+
+@bp.get("/events")
+@login_required(Role.CONSORTIUM_ADMIN)
+def consortium_events():
+    # What belongs to no library: logins, lock-outs, consortium settings.
+    return _events_page(Event.library_id.is_(None), library=None)
+
+
+def _events_page(scope, library: Library | None):
+    query = select(Event).where(scope)
     kind, who = request.args.get("kind", "").strip(), request.args.get("who", "").strip()
     since, until = request.args.get("from", "").strip(), request.args.get("to", "").strip()
     if kind:
@@ -249,7 +288,7 @@ def events(slug: str):
     except ValueError:
         abort(400)
     rows = db.session.scalars(query.order_by(Event.at.desc(), Event.id.desc()).limit(EVENTS_PAGE)).all()
-    kinds = db.session.scalars(select(Event.kind).where(Event.library_id == library.id).distinct()).all()
+    kinds = db.session.scalars(select(Event.kind).where(scope).distinct()).all()
     return _page("admin/events.html", library=library, rows=rows, kinds=sorted(kinds), details=_details,
                  filters={"kind": kind, "who": who, "from": since, "to": until})
 
