@@ -24,7 +24,7 @@ $(BIN)/.installed-test: $(BIN)/.installed
 # database is empty, and serves on http://127.0.0.1:5000/.
 run: $(BIN)/.installed
 	$(BIN)/kiosk db upgrade
-	$(BIN)/kiosk demo
+	KIOSK_BASE_URL=http://$(HOST):$(PORT) $(BIN)/kiosk demo
 	$(BIN)/kiosk serve --host $(HOST) --port $(PORT)
 
 # axe-core (accessibility checks in the browser tests) comes from the npm registry;

@@ -45,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,  # a month's pool is a few hundred KiB
         # A kiosk's idle page may stand for days: its form token must not expire.
         WTF_CSRF_TIME_LIMIT=None,
-        KIOSK_BASE_URL="http://127.0.0.1:5000",
+        KIOSK_BASE_URL=os.environ.get("KIOSK_BASE_URL", "http://127.0.0.1:5000"),
     )
     app.config.from_pyfile("config.py", silent=True)
     if test_config:
