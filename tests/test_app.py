@@ -33,6 +33,8 @@ def test_reader_key_depends_on_the_pepper_and_hides_the_card():
     card = normalise_card(" 1234-5678 ")
 
     assert card == "12345678"
+    assert normalise_card("a12345678b") == normalise_card("D12345678D") == "12345678"  # Codabar start/stop
+    assert normalise_card("AB1234") == "AB1234"  # letters that are part of the number stay
     assert reader_key("a", card) == reader_key("a", "12345678")
     assert reader_key("a", card) != reader_key("b", card)
     assert card not in reader_key("a", card)
