@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from kiosk import create_app
-from kiosk.clock import format_date, parse_date, parse_month, utcnow
+from kiosk.clock import format_date, format_moment, parse_date, parse_month, utcnow
 from kiosk.database import is_busy
 from kiosk.extensions import db
 from kiosk.channels import issue_now
@@ -286,7 +286,7 @@ def enroll_kiosk(library_slug, name, printer) -> None:
     enrolment = enrol_kiosk(db.session, library=_library(library_slug), name=name, printer=printer,
                             actor=_cli_actor(), now=utcnow())
     click.echo(f"Kiosk „{name}” (nr {enrolment.kiosk.id}). Otwórz na kiosku ten link "
-               f"(działa raz, do {format_datetime(enrolment.expires_at)}):")
+               f"(działa raz, do {format_moment(enrolment.expires_at)}):")
     click.echo(enrol_url(enrolment.token))
 
 
@@ -318,13 +318,6 @@ def slip(code, fmt, lang, output: Path) -> None:
 
 def enrol_url(token: str) -> str:
     return current_app.config["KIOSK_BASE_URL"].rstrip("/") + f"/kiosk/enrol/{token}"
-
-
-def format_datetime(moment) -> str:
-    from zoneinfo import ZoneInfo
-
-    from kiosk.clock import DEFAULT_TIMEZONE
-    return moment.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%d.%m.%Y %H:%M")
 
 
 @main.command("serve")

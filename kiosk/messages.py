@@ -5,12 +5,11 @@ refusals and the CLI's lines in Polish, for staff."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 
 from kiosk.cards import CardRefusal
-from kiosk.clock import DEFAULT_TIMEZONE, format_date
+from kiosk.clock import format_date, format_moment
 from kiosk.issuing import IssueResult, Outcome
 from kiosk.pools import ImportProblem, ImportRefused
 
@@ -26,7 +25,7 @@ CARD_REFUSALS = {
 
 def _day(value) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%d.%m.%Y %H:%M")
+        return format_moment(value)
     if isinstance(value, date):
         return format_date(value)
     return str(value)

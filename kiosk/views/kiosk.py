@@ -73,13 +73,8 @@ def _require_kiosk() -> Kiosk:
 
 
 @bp.get("/")
+@bp.get("/screen", endpoint="idle")  # the same screen; htmx asks for it by this name
 def page():
-    kiosk = _require_kiosk()
-    return _screen("kiosk/_idle.html", kiosk=kiosk)
-
-
-@bp.get("/screen")
-def idle():
     kiosk = _require_kiosk()
     return _screen("kiosk/_idle.html", kiosk=kiosk)
 
