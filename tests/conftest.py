@@ -1,8 +1,11 @@
-"""Fixtures: an app on a fresh database per test, on SQLite and on PostgreSQL.
+"""Fixtures: an app on a fresh database per test, on SQLite and on PostgreSQL;
+staff signed in, kiosks enrolled, a receipt printer on a socket.
 
 PostgreSQL runs where TEST_DATABASE_URL names a server (each test session gets a
 schema of its own there). Outside CI a missing URL skips those tests; in CI it
-fails them, so CI can never pass without PostgreSQL."""
+fails them, so CI can never pass without PostgreSQL.
+
+Helpers (builders of test data and the like) are in helpers.py."""
 from __future__ import annotations
 
 import os
@@ -14,9 +17,11 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
+from helpers import FakePrinter, enrol_browser, make_app, signed_in
+from kiosk.clock import utcnow
 from kiosk.database import normalise_database_url
 from kiosk.extensions import db
-from factories import make_app
+from kiosk.kiosks import enrol_kiosk
 from kiosk.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -100,3 +105,46 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# -- staff signed in, kiosks enrolled, a printer ---------------------------------------
+
+@pytest.fixture
+def signed_in_desk(app):
+    """A function: library -> a test client signed in (through the login form) as
+    a new desk user of that library. For the user and password, use signed_in."""
+    def sign_in(library):
+        client, _user, _password = signed_in(app, "desk", library)
+        return client
+    return sign_in
+
+
+@pytest.fixture
+def signed_in_admin(app):
+    """A function: library -> a test client signed in as a new library admin of it."""
+    def sign_in(library):
+        client, _user, _password = signed_in(app, "library_admin", library)
+        return client
+    return sign_in
+
+
+@pytest.fixture
+def enrolled_kiosk(app):
+    """A function: (library, printer="browser") -> (client, enrolment): a test client
+    whose browser is enrolled, through the link and its button, as a new kiosk of
+    that library printing to `printer`."""
+    def enrolled(library, printer: str = "browser"):
+        enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
+                                printer=printer)
+        client = app.test_client()
+        assert enrol_browser(client, enrolment.token).status_code == 302
+        return client, enrolment
+    return enrolled
+
+
+@pytest.fixture
+def fake_printer():
+    """A receipt printer listening on 127.0.0.1 (helpers.FakePrinter), closed after the test."""
+    printer = FakePrinter()
+    yield printer
+    printer.close()

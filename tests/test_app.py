@@ -4,9 +4,8 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from factories import codes, make_library, make_pool
+from helpers import PROJECT, codes, make_app, make_library, make_pool, require, this_month
 from kiosk import create_app
-from kiosk.clock import local_day, month_window, utcnow
 from kiosk.extensions import db
 from kiosk.models import Base
 from kiosk.readers import normalise_card, reader_key
@@ -41,8 +40,7 @@ def test_reader_key_depends_on_the_pepper_and_hides_the_card():
 
 
 def test_start_page_leads_on_and_shows_no_library_numbers(app, client):
-    today = local_day(utcnow())
-    make_pool(make_library(), codes("WEB", 7), month_window(today.year, today.month))
+    make_pool(make_library(), codes("WEB", 7), this_month())
 
     page = client.get("/")
 
@@ -58,8 +56,6 @@ def test_health_check(client):
 def test_served_htmx_is_the_npm_package_at_the_pinned_version():
     import json
 
-    from tools import PROJECT, require
-
     pinned = json.loads((PROJECT / "package.json").read_text())["dependencies"]["htmx.org"]
     installed = PROJECT / "node_modules" / "htmx.org"
     require(installed.exists(), "node_modules/htmx.org", "npm ci")
@@ -71,8 +67,6 @@ def test_served_htmx_is_the_npm_package_at_the_pinned_version():
 def test_translation_catalogues_are_complete_and_compiled():
     from babel.messages.mofile import read_mo
     from babel.messages.pofile import read_po
-
-    from tools import PROJECT
 
     folder = PROJECT / "kiosk" / "translations"
     template_ids = {m.id for m in read_po((folder / "messages.pot").open("rb")) if m.id}
@@ -87,8 +81,6 @@ def test_translation_catalogues_are_complete_and_compiled():
 def test_translation_template_has_every_text_of_the_code_and_templates():
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
     from babel.messages.pofile import read_po
-
-    from tools import PROJECT
 
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
     method_map = [("kiosk/**.py", "python"), ("templates/**.html", "jinja2")]
@@ -106,8 +98,6 @@ def test_a_different_pepper_is_refused_for_a_database_in_use(tmp_path, sqlite_te
 
     import pytest
 
-    from factories import make_app
-    from kiosk import create_app
     from kiosk.libraries import PepperMismatch
 
     shutil.copy(sqlite_template, tmp_path / "db.sqlite")

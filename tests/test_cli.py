@@ -8,8 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from factories import codes, csv_file, make_library, panel_file, xlsx_file
-from kiosk.clock import month_window, local_day, utcnow
+from helpers import codes, csv_file, make_library, panel_file, this_month, xlsx_file
 from kiosk.cli import main
 from kiosk.extensions import db
 from kiosk.models import CardRecord, StaffUser
@@ -19,11 +18,6 @@ def kiosk(runner, *args):
     result = runner.invoke(main, list(args))
     db.session.remove()  # as the command's process would end
     return result
-
-
-def this_month():
-    today = local_day(utcnow())
-    return month_window(today.year, today.month)
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> str:

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from factories import codes, make_library, make_pool, warsaw
+from helpers import codes, make_library, make_pool, warsaw
 from kiosk.database import configure_engine
 from kiosk.extensions import db
 from kiosk.issuing import Actor, Outcome, issue_code

@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from factories import (codes, counts, csv_file, legimi, make_library, make_pool, panel_file, warsaw,
-                       xls_file, xlsx_file)
+from helpers import (codes, counts, csv_file, legimi, make_library, make_pool, panel_file, warsaw, xls_file,
+                     xlsx_file)
 from kiosk.extensions import db
 from kiosk.libraries import consortium
 from kiosk.messages import describe_import_refusal

@@ -3,7 +3,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from factories import codes, issue, make_library, make_pool, warsaw
+from helpers import codes, issue, make_library, make_pool, warsaw
 from kiosk.cards import CardRefusal
 from kiosk.extensions import db
 from kiosk.issuing import Outcome

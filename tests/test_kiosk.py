@@ -1,50 +1,21 @@
 """The kiosk over HTTP (Flask test client): only enrolled browsers issue, every
 screen a reader can meet, the printer that is off, the pause after failed cards."""
 import re
-import socket
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from factories import codes, make_library, make_pool
-from kiosk.clock import local_day, month_window, utcnow
+from helpers import closed_port, codes, enrol_browser, make_library, make_pool, this_month, token_of
+from kiosk.clock import utcnow
 from kiosk.extensions import db
 from kiosk.kiosks import enrol_kiosk, revoke_kiosk
 from kiosk.models import Event, Issuance, Kiosk
-from test_printing import FakePrinter
-
-
-def this_month():
-    today = local_day(utcnow())
-    return month_window(today.year, today.month)
-
-
-def enrolled(app, library, printer="browser"):
-    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
-                            printer=printer)
-    client = app.test_client()
-    assert enrol_browser(client, enrolment.token).status_code == 302
-    return client, enrolment
-
-
-def enrol_browser(client, token: str):
-    """Opens the link, then presses the button, as an admin does on the kiosk."""
-    page = client.get(f"/kiosk/enrol/{token}")
-    if page.status_code != 200:
-        return page
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    return client.post(f"/kiosk/enrol/{token}", data={"csrf_token": csrf})
-
-
-def csrf_token(client) -> str:
-    page = client.get("/kiosk/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 def scan(client, card, lang="pl", htmx=True):
     headers = {"HX-Request": "true"} if htmx else {}
-    return client.post("/kiosk/scan", data={"card": card, "lang": lang, "csrf_token": csrf_token(client)},
+    return client.post("/kiosk/scan", data={"card": card, "lang": lang, "csrf_token": token_of(client, "/kiosk/")},
                        headers=headers)
 
 
@@ -72,8 +43,8 @@ def test_a_browser_that_is_not_enrolled_gets_a_page_that_says_so(app, client, li
     assert issuances() == 0
 
 
-def test_an_enrolment_link_works_once(app, library):
-    client, enrolment = enrolled(app, library)
+def test_an_enrolment_link_works_once(app, library, enrolled_kiosk):
+    client, enrolment = enrolled_kiosk(library)
 
     again = app.test_client().get(f"/kiosk/enrol/{enrolment.token}")
 
@@ -99,8 +70,8 @@ def test_an_expired_link_does_not_enrol(app, library):
     assert enrol_browser(app.test_client(), enrolment.token).status_code == 410
 
 
-def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library):
-    client, enrolment = enrolled(app, library)
+def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library, enrolled_kiosk):
+    client, enrolment = enrolled_kiosk(library)
     fresh = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
                         kiosk=enrolment.kiosk)
     new_browser = app.test_client()
@@ -112,8 +83,8 @@ def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library):
     assert new_browser.get("/kiosk/").status_code == 403
 
 
-def test_scan_shows_the_code_and_the_same_card_gets_it_again(app, library):
-    client, _ = enrolled(app, library)
+def test_scan_shows_the_code_and_the_same_card_gets_it_again(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
 
     first = scan(client, "1234 5678")
     again = scan(client, "12345678")
@@ -128,16 +99,16 @@ def test_scan_shows_the_code_and_the_same_card_gets_it_again(app, library):
     assert issuances() == 1
 
 
-def test_without_javascript_the_same_urls_answer_with_whole_pages(app, library):
-    client, _ = enrolled(app, library)
+def test_without_javascript_the_same_urls_answer_with_whole_pages(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
 
     page = scan(client, "12345678", htmx=False).get_data(as_text=True)
 
     assert "<html" in page and "Oto Twój kod" in page
 
 
-def test_every_refusal_is_explained(app, library):
-    client, _ = enrolled(app, library)
+def test_every_refusal_is_explained(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
     for card in ("11110001", "11110002", "11110003"):
         scan(client, card)
 
@@ -148,16 +119,16 @@ def test_every_refusal_is_explained(app, library):
     assert "Nie możemy wydać kodu na tę kartę" in refused and "wypożyczalni" in refused
 
 
-def test_no_pool_says_so(app):
-    client, _ = enrolled(app, make_library())
+def test_no_pool_says_so(app, enrolled_kiosk):
+    client, _ = enrolled_kiosk(make_library())
 
     page = scan(client, "12345678").get_data(as_text=True)
 
     assert "Biblioteka nie ma jeszcze kodów na ten miesiąc" in page
 
 
-def test_the_screen_and_the_slip_in_ukrainian(app, library):
-    client, _ = enrolled(app, library)
+def test_the_screen_and_the_slip_in_ukrainian(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
 
     idle = client.get("/kiosk/screen?lang=uk", headers={"HX-Request": "true"}).get_data(as_text=True)
     result = scan(client, "12345678", lang="uk").get_data(as_text=True)
@@ -166,8 +137,8 @@ def test_the_screen_and_the_slip_in_ukrainian(app, library):
     assert "Ось ваш код" in result and "Активуйте код до" in result
 
 
-def test_five_failed_cards_pause_the_kiosk_and_it_is_logged(app, library):
-    client, enrolment = enrolled(app, library)
+def test_five_failed_cards_pause_the_kiosk_and_it_is_logged(library, enrolled_kiosk):
+    client, enrolment = enrolled_kiosk(library)
     for attempt in range(5):
         assert "Nie możemy wydać" in scan(client, f"?{attempt}").get_data(as_text=True)
 
@@ -176,12 +147,12 @@ def test_five_failed_cards_pause_the_kiosk_and_it_is_logged(app, library):
     assert "Chwila przerwy" in paused and "Kiosk przyjmie kartę znowu" in paused
     assert issuances() == 0  # not even a good card during the pause
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.kind == "kiosk_paused")) == 1
-    other_kiosk, _ = enrolled(app, library)
+    other_kiosk, _ = enrolled_kiosk(library)
     assert "Oto Twój kod" in scan(other_kiosk, "12345678").get_data(as_text=True)
 
 
-def test_a_form_without_its_token_issues_nothing(app, library):
-    client, _ = enrolled(app, library)
+def test_a_form_without_its_token_issues_nothing(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
 
     forged = client.post("/kiosk/scan", data={"card": "12345678"}, headers={"HX-Request": "true"})
 
@@ -189,24 +160,20 @@ def test_a_form_without_its_token_issues_nothing(app, library):
     assert issuances() == 0
 
 
-def test_the_kiosk_receipt_printer_gets_the_slip(app, library):
-    printer = FakePrinter()
-    client, _ = enrolled(app, library, printer=f"escpos-tcp:127.0.0.1:{printer.port}")
+def test_the_kiosk_receipt_printer_gets_the_slip(library, enrolled_kiosk, fake_printer):
+    client, _ = enrolled_kiosk(library, printer=f"escpos-tcp:127.0.0.1:{fake_printer.port}")
 
     page = scan(client, "12345678").get_data(as_text=True)
     code = re.search(r'id="slip-code">([^<]+)<', page).group(1)
 
-    assert code.encode() in printer.wait()
+    assert code.encode() in fake_printer.wait()
     assert "Drukujemy kod" in page
 
 
-def test_a_printer_that_is_off_loses_no_code(app, library, runner, tmp_path):
+def test_a_printer_that_is_off_loses_no_code(library, enrolled_kiosk, runner, tmp_path):
     from kiosk.cli import main
 
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
-    client, _ = enrolled(app, library, printer=f"escpos-tcp:127.0.0.1:{port}")
+    client, _ = enrolled_kiosk(library, printer=f"escpos-tcp:127.0.0.1:{closed_port()}")
 
     page = scan(client, "12345678").get_data(as_text=True)
     code = re.search(r'id="slip-code">([^<]+)<', page).group(1)
@@ -221,8 +188,8 @@ def test_a_printer_that_is_off_loses_no_code(app, library, runner, tmp_path):
     assert code in scan(client, "12345678").get_data(as_text=True)
 
 
-def test_security_headers(app, library):
-    client, _ = enrolled(app, library)
+def test_security_headers(library, enrolled_kiosk):
+    client, _ = enrolled_kiosk(library)
 
     headers = client.get("/kiosk/").headers
 
@@ -230,10 +197,10 @@ def test_security_headers(app, library):
     assert headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_typing_card_after_card_cannot_drain_the_pool(app):
+def test_typing_card_after_card_cannot_drain_the_pool(app, enrolled_kiosk):
     library = make_library()
     make_pool(library, codes("DRN", 20), this_month())
-    client, _ = enrolled(app, library)
+    client, _ = enrolled_kiosk(library)
 
     pages = [scan(client, f"{70000000 + n}").get_data(as_text=True) for n in range(8)]
 

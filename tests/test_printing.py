@@ -1,15 +1,13 @@
 """The slip as the reader gets it: PDF text read back, the PDF rendered to PNG with
 its barcode and QR code decoded, ESC/POS bytes received by a printer on a socket."""
 import io
-import socket
 import subprocess
-import threading
 from datetime import date
 
 import pytest
 from pypdf import PdfReader
 
-from factories import issue, make_library, make_pool, warsaw
+from helpers import closed_port, issue, make_library, make_pool, require_command, warsaw
 from kiosk.extensions import db
 from kiosk.libraries import consortium
 from kiosk.slips import slip_for_issuance
@@ -17,7 +15,6 @@ from printing.escpos import render_escpos
 from printing.pdf import PAPERS, render_pdf
 from printing.printers import PrinterError, PrinterSettingError, printer_from_setting
 from printing.slip import group_code
-from tools import require_command
 
 CODE = "LGM7Q2XK9PZA"
 FEBRUARY = (date(2020, 2, 1), date(2020, 2, 29))
@@ -107,33 +104,9 @@ def test_rendered_png_barcode_and_qr_decode_back(issued_slip, paper, tmp_path):
     assert (zxingcpp.BarcodeFormat.QRCode, "https://www.legimi.pl/mazowieckie") in found
 
 
-class FakePrinter:
-    """A receipt printer on 127.0.0.1: takes one job and keeps its bytes."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.received = b""
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        connection, _ = self.server.accept()
-        with connection:
-            while chunk := connection.recv(65536):
-                self.received += chunk
-
-    def wait(self) -> bytes:
-        self.thread.join(timeout=10)
-        self.server.close()
-        return self.received
-
-
-def test_escpos_over_tcp_has_code_polish_in_cp852_and_ends_with_a_cut(issued_slip):
-    printer = FakePrinter()
-
-    printer_from_setting(f"escpos-tcp:127.0.0.1:{printer.port}").print_slip(issued_slip())
-    data = printer.wait()
+def test_escpos_over_tcp_has_code_polish_in_cp852_and_ends_with_a_cut(issued_slip, fake_printer):
+    printer_from_setting(f"escpos-tcp:127.0.0.1:{fake_printer.port}").print_slip(issued_slip())
+    data = fake_printer.wait()
 
     assert b"LGM7 Q2XK 9PZA" in data
     assert b"\x1bt\x12" in data  # ESC t 18: code page CP852 (Latin 2)
@@ -160,12 +133,8 @@ def test_escpos_to_a_file(issued_slip, tmp_path):
 
 
 def test_a_printer_that_is_off_raises_printer_error(issued_slip):
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()  # nothing listens there now
-
     with pytest.raises(PrinterError):
-        printer_from_setting(f"escpos-tcp:127.0.0.1:{port}").print_slip(issued_slip())
+        printer_from_setting(f"escpos-tcp:127.0.0.1:{closed_port()}").print_slip(issued_slip())
 
 
 def test_cups_without_lp_or_queue_raises_printer_error(issued_slip):

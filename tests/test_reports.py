@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from factories import codes, issue, make_library, make_pool, warsaw
+from helpers import codes, issue, make_library, make_pool, warsaw
 from kiosk.extensions import db
 from kiosk.models import Channel, CodeStatus, Issuance
 from kiosk.reports import monthly_report

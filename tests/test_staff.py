@@ -8,17 +8,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from factories import codes, issue, make_library, make_pool, panel_file, xlsx_file
-from kiosk.clock import local_day, month_window, utcnow
+from helpers import (codes, enrol_browser, issue, login, make_library, make_pool, panel_file, post, signed_in,
+                     this_month, token_of, warsaw, xlsx_file)
+from kiosk.clock import local_day, utcnow
 from kiosk.extensions import db
 from kiosk.models import Code, CodeStatus, Event, Issuance, Kiosk, Library, Pool, StaffUser
-from staff_helpers import login, post, signed_in, token_of
-from test_kiosk import enrol_browser
-
-
-def this_month():
-    today = local_day(utcnow())
-    return month_window(today.year, today.month)
 
 
 def count(model, *where) -> int:
@@ -62,8 +56,8 @@ def test_login_is_limited_after_five_failures(app, two_libraries):
     assert count(Event, Event.kind == "login_locked") == 1
 
 
-def test_no_page_without_login_and_logout_ends_it(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_no_page_without_login_and_logout_ends_it(app, two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
     anonymous = app.test_client()
 
     assert anonymous.get("/desk/aaa/").status_code == 302
@@ -117,8 +111,8 @@ def test_session_cookie_flags(app, two_libraries):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
-def test_forms_without_csrf_token_are_refused(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_forms_without_csrf_token_are_refused(app, two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
 
     forged = client.post("/desk/aaa/issue", data={"card": "12345678"})
     forged_login = app.test_client().post("/login", data={"username": "x", "password": "y"})
@@ -129,8 +123,8 @@ def test_forms_without_csrf_token_are_refused(app, two_libraries):
 
 # -- the desk -----------------------------------------------------------------
 
-def test_desk_issues_and_the_same_card_gets_the_same_code(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_desk_issues_and_the_same_card_gets_the_same_code(two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
 
     first = post(client, "/desk/aaa/issue", {"card": "12345678"}, token_from="/desk/aaa/",
                  headers={"HX-Request": "true"}).get_data(as_text=True)
@@ -144,8 +138,8 @@ def test_desk_issues_and_the_same_card_gets_the_same_code(app, two_libraries):
     assert issuance.channel == "desk" and issuance.actor.startswith("staff:") and issuance.card_hint == "5678"
 
 
-def test_proxy_collection_keeps_the_note(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_proxy_collection_keeps_the_note(two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
 
     post(client, "/desk/aaa/issue", {"card": "12345678", "proxy": "1", "note": "córka, upoważnienie nr 5"},
          token_from="/desk/aaa/")
@@ -153,8 +147,8 @@ def test_proxy_collection_keeps_the_note(app, two_libraries):
     assert db.session.scalar(select(Issuance.note)) == "[pełnomocnik] córka, upoważnienie nr 5"
 
 
-def test_lookup_by_card_and_by_code_shows_the_card_masked(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_lookup_by_card_and_by_code_shows_the_card_masked(app, two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
     result = issue(app, "55501234", utcnow(), library="aaa")
 
     by_card = post(client, "/desk/aaa/lookup", {"card": "55501234"}, token_from="/desk/aaa/")
@@ -168,8 +162,8 @@ def test_lookup_by_card_and_by_code_shows_the_card_masked(app, two_libraries):
     assert "••••1234" not in in_url  # a card number in a URL is not looked up
 
 
-def test_replace_withdraws_the_faulty_code_and_hands_a_new_one(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_replace_withdraws_the_faulty_code_and_hands_a_new_one(app, two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
     first = issue(app, "12345678", utcnow(), library="aaa")
 
     refused = post(client, f"/desk/aaa/replace/{first.issuance_id}", {"reason": ""}, token_from="/desk/aaa/")
@@ -187,10 +181,10 @@ def test_replace_withdraws_the_faulty_code_and_hands_a_new_one(app, two_librarie
     assert issue(app, "12345678", utcnow(), library="aaa").code == new_code
 
 
-def test_replace_without_a_free_code_changes_nothing(app):
+def test_replace_without_a_free_code_changes_nothing(app, signed_in_desk):
     library = make_library("one")
     make_pool(library, codes("ONE", 1), this_month())
-    client, _user, _ = signed_in(app, "desk", library)
+    client = signed_in_desk(library)
     first = issue(app, "12345678", utcnow(), library="one")
 
     refused = post(client, f"/desk/one/replace/{first.issuance_id}", {"reason": "zły"}, token_from="/desk/one/")
@@ -200,8 +194,8 @@ def test_replace_without_a_free_code_changes_nothing(app):
     assert count(Issuance, Issuance.voided_at.is_(None)) == 1
 
 
-def test_reprint_and_slip_pdf(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_reprint_and_slip_pdf(app, two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
     first = issue(app, "12345678", utcnow(), library="aaa")
 
     reprinted = post(client, f"/desk/aaa/reprint/{first.issuance_id}", token_from="/desk/aaa/")
@@ -212,7 +206,7 @@ def test_reprint_and_slip_pdf(app, two_libraries):
     assert db.session.scalar(select(Issuance.print_count)) == 2
 
 
-def test_desk_warns_of_a_low_pool(app):
+def test_desk_warns_of_a_low_pool(app, signed_in_desk):
     library = make_library("low")
     make_pool(library, codes("LOW", 10), this_month())
     for card in ("10000001",):
@@ -220,7 +214,7 @@ def test_desk_warns_of_a_low_pool(app):
     library = db.session.scalar(select(Library).where(Library.slug == "low"))
     library.low_pool_percent = 95
     db.session.commit()
-    client, _user, _ = signed_in(app, "desk", library)
+    client = signed_in_desk(library)
 
     page = client.get("/desk/low/").get_data(as_text=True)
 
@@ -229,9 +223,9 @@ def test_desk_warns_of_a_low_pool(app):
 
 # -- scope: nobody sees or changes another library ---------------------------
 
-def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_libraries):
+def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_libraries, signed_in_admin):
     a, b = two_libraries
-    client, _user, _ = signed_in(app, "library_admin", a)
+    client = signed_in_admin(a)
     theirs = issue(app, "99990000", utcnow(), library="bbb")
     before = (count(Issuance), count(Code, Code.status == CodeStatus.VOID.value), count(Pool), count(Kiosk),
               count(StaffUser))
@@ -257,12 +251,12 @@ def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_librar
     assert db.session.scalar(select(Library.name).where(Library.slug == "bbb")) == "Biblioteka bbb"
 
 
-def test_another_library_s_items_through_this_library_s_urls(app, two_libraries):
+def test_another_library_s_items_through_this_library_s_urls(app, two_libraries, signed_in_desk, signed_in_admin):
     from kiosk.kiosks import enrol_kiosk
 
     a, b = two_libraries
-    admin, _me, _ = signed_in(app, "library_admin", a)
-    desk, _u, _ = signed_in(app, "desk", a)
+    admin = signed_in_admin(a)
+    desk = signed_in_desk(a)
     _other_client, their_user, _ = signed_in(app, "desk", b)
     their_kiosk = enrol_kiosk(db.session, library=b, name="B", actor="test", now=utcnow()).kiosk
     token = token_of(admin, "/admin/aaa/users")
@@ -287,10 +281,10 @@ def test_another_library_s_items_through_this_library_s_urls(app, two_libraries)
     assert db.session.scalar(select(StaffUser).where(StaffUser.username == "evil")) is None
 
 
-def test_roles(app, two_libraries):
+def test_roles(app, two_libraries, signed_in_desk, signed_in_admin):
     a, _b = two_libraries
-    desk, _u, _ = signed_in(app, "desk", a)
-    admin, _u, _ = signed_in(app, "library_admin", a)
+    desk = signed_in_desk(a)
+    admin = signed_in_admin(a)
     chief, _u, _ = signed_in(app, "consortium_admin")
 
     assert desk.get("/admin/aaa/").status_code == 403
@@ -310,8 +304,8 @@ def upload(client, slug, data: bytes, filename: str, month: str = ""):
         "csrf_token": token_of(client, f"/admin/{slug}/import")}, content_type="multipart/form-data")
 
 
-def test_import_preview_then_confirm(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_import_preview_then_confirm(two_libraries, signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
     first, last = this_month()
     nxt = f"{(last.replace(day=28)).year}-{last.month % 12 + 1:02d}" if last.month < 12 else f"{last.year + 1}-01"
 
@@ -346,8 +340,8 @@ def test_import_preview_then_confirm(app, two_libraries):
                 ["MIX0000002", date(2030, 2, 1), date(2030, 2, 28)]]), "mixed.xlsx", "", "inny okres ważności"),
     (panel_file(codes("OVL", 2), (date(2000, 1, 15), date(2100, 2, 14))), "overlap.xlsx", "", "nachodzi na inną pulę"),
 ])
-def test_each_import_refusal_through_the_upload(app, two_libraries, data, filename, month, expected):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_each_import_refusal_through_the_upload(two_libraries, signed_in_admin, data, filename, month, expected):
+    client = signed_in_admin(two_libraries[0])
     before = (count(Pool), count(Code))
 
     refused = upload(client, "aaa", data, filename, month)
@@ -356,12 +350,12 @@ def test_each_import_refusal_through_the_upload(app, two_libraries, data, filena
     assert (count(Pool), count(Code)) == before
 
 
-def test_upload_refused_after_the_service_end_and_the_same_file_twice(app, two_libraries):
+def test_upload_refused_after_the_service_end_and_the_same_file_twice(two_libraries, signed_in_admin):
     from kiosk.libraries import consortium
 
     consortium(db.session).service_end = date(2029, 12, 31)
     db.session.commit()
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+    client = signed_in_admin(two_libraries[0])
 
     late = upload(client, "aaa", panel_file(codes("LATE", 2)), "late.xlsx", "2030-01")
     data = panel_file(codes("TWICE", 2))
@@ -374,8 +368,8 @@ def test_upload_refused_after_the_service_end_and_the_same_file_twice(app, two_l
     assert twice.status_code == 400 and "był już zaimportowany" in twice.get_data(as_text=True)
 
 
-def test_dashboard_and_report(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_dashboard_and_report(app, two_libraries, signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
     issue(app, "12345678", utcnow(), library="aaa")
 
     page = client.get("/admin/aaa/").get_data(as_text=True)
@@ -407,8 +401,8 @@ def test_users_add_role_disable(app, two_libraries):
     assert self_disable.status_code == 400 and escalate.status_code == 400
 
 
-def test_kiosks_enrol_link_and_revoke(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_kiosks_enrol_link_and_revoke(app, two_libraries, signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
 
     page = post(client, "/admin/aaa/kiosks", {"name": "Hol", "printer": "browser"},
                 token_from="/admin/aaa/kiosks").get_data(as_text=True)
@@ -435,8 +429,8 @@ def test_kiosks_enrol_link_and_revoke(app, two_libraries):
     assert "<svg" in page  # the link as a QR code too
 
 
-def test_settings(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_settings(two_libraries, signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
     base = {"name": "Biblioteka A", "slip_header": "", "card_check": "format", "card_pattern": r"\d{8}",
             "check_digit": "", "low_pool_percent": "15", "kiosk_idle_seconds": "45", "desk_printer": "browser"}
 
@@ -452,8 +446,8 @@ def test_settings(app, two_libraries):
     assert count(Event, Event.kind == "settings") == 1
 
 
-def test_events_are_filtered(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_events_are_filtered(app, two_libraries, signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
     issue(app, "12345678", utcnow(), library="aaa")
     issue(app, "12345678", utcnow(), library="aaa")  # a reprint
     issue(app, "99999999", utcnow(), library="bbb")
@@ -471,8 +465,9 @@ def test_events_are_filtered(app, two_libraries):
     assert "<td>reprint</td>" in today_only
 
 
-def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_list(app, two_libraries):
-    client, _user, _ = signed_in(app, "library_admin", two_libraries[0])
+def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_list(app, two_libraries,
+                                                                                     signed_in_admin):
+    client = signed_in_admin(two_libraries[0])
     base = {"name": "A", "slip_header": "", "card_check": "format", "card_pattern": "", "check_digit": "",
             "low_pool_percent": "10", "kiosk_idle_seconds": "30"}
 
@@ -490,8 +485,8 @@ def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_
     assert db.session.scalar(select(Library.desk_printer).where(Library.slug == "aaa")) == "escpos-tcp:127.0.0.1:9100"
 
 
-def test_proxy_mark_and_a_plain_note(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_proxy_mark_and_a_plain_note(two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
 
     post(client, "/desk/aaa/issue", {"card": "11112222", "proxy": "1", "note": ""}, token_from="/desk/aaa/")
     post(client, "/desk/aaa/issue", {"card": "33334444", "note": "dzwonić przed"}, token_from="/desk/aaa/")
@@ -499,10 +494,10 @@ def test_proxy_mark_and_a_plain_note(app, two_libraries):
     assert sorted(db.session.scalars(select(Issuance.note)).all()) == ["[pełnomocnik]", "dzwonić przed"]
 
 
-def test_a_withdrawn_or_past_code_is_not_printed_again_nor_replaced(app, two_libraries):
+def test_a_withdrawn_or_past_code_is_not_printed_again_nor_replaced(app, two_libraries, signed_in_desk):
     from datetime import timedelta
 
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+    client = signed_in_desk(two_libraries[0])
     first = issue(app, "12345678", utcnow(), library="aaa")
     post(client, f"/desk/aaa/replace/{first.issuance_id}", {"reason": "zły"}, token_from="/desk/aaa/")
     last_month = this_month()[0] - timedelta(days=5)
@@ -520,12 +515,11 @@ def test_a_withdrawn_or_past_code_is_not_printed_again_nor_replaced(app, two_lib
 
 
 def datetime_at(day):
-    from factories import warsaw
     return warsaw(day.year, day.month, day.day, 12)
 
 
-def test_errors_are_said_in_the_staff_language_not_as_raw_pages(app, two_libraries):
-    client, _user, _ = signed_in(app, "desk", two_libraries[0])
+def test_errors_are_said_in_the_staff_language_not_as_raw_pages(two_libraries, signed_in_desk):
+    client = signed_in_desk(two_libraries[0])
 
     stale = client.post("/desk/aaa/issue", data={"card": "12345678"}, headers={"HX-Request": "true"})
     missing = client.get("/desk/aaa/slip/999999.pdf")

@@ -3,10 +3,9 @@
 import pytest
 from sqlalchemy import select
 
+from helpers import axe_violations, enrol, serve_axe
 from kiosk.extensions import db
 from kiosk.models import Library
-from conftest import axe_violations, enrol
-from tools import axe_script
 
 pytestmark = pytest.mark.e2e
 
@@ -166,7 +165,7 @@ def axe_page(browser, site):
     # axe comes as a same-origin script, so the Content-Security-Policy stays on.
     context = browser.new_context(viewport={"width": 1080, "height": 1500})
     page = context.new_page()
-    page.route("**/__axe.min.js", lambda route: route.fulfill(body=axe_script(), content_type="text/javascript"))
+    serve_axe(page)
     enrol(page, site.enrol_link)
     ready(page)
     yield page

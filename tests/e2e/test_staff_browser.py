@@ -3,8 +3,7 @@ import re
 
 import pytest
 
-from conftest import axe_violations
-from factories import codes, panel_file
+from helpers import axe_violations, codes, panel_file
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,300 @@
+"""Everything the tests share, in one module. Tests import from here only: never
+from a test module, nor from a conftest (fixtures come from the conftests).
+
+- the app and test data: make_app, IsolatedClient, warsaw, this_month, make_library,
+  legimi, codes, xlsx_file, xls_file, csv_file, panel_file, make_pool, issue, counts;
+- staff over HTTP: token_of, post, login, signed_in;
+- the kiosk over HTTP: enrol_browser;
+- a receipt printer on a socket: FakePrinter, and closed_port for one that is off;
+- outside tools: PROJECT, require, require_command, chromium_path, axe_script;
+- the browser (e2e): enrol, serve_axe, axe_violations.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask.testing import FlaskClient
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from kiosk import create_app
+from kiosk.accounts import create_user
+from kiosk.clock import local_day, month_window, utcnow
+from kiosk.extensions import db
+from kiosk.issuing import Actor, IssueResult, issue_code
+from kiosk.libraries import add_library
+from kiosk.models import Channel, Code, Event, Library, Platform, Pool
+from kiosk.pools import import_pool
+
+PROJECT = Path(__file__).resolve().parent.parent
+WARSAW = ZoneInfo("Europe/Warsaw")
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+# -- the app and test data -----------------------------------------------------
+
+class IsolatedClient(FlaskClient):
+    """Each request in an app context of its own, as in production: the test keeps
+    one pushed for its own queries, and requests must not share its `g`."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()  # the test's own transaction must not hold SQLite's lock
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+def make_app(url: str, instance: Path):
+    app = create_app({
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": url,
+        "READER_PEPPER": "test-pepper",
+        "SECRET_KEY": "test-secret",
+    })
+    app.test_client_class = IsolatedClient
+    return app
+
+
+def warsaw(*args) -> datetime:
+    """A moment given in Warsaw wall-clock time."""
+    return datetime(*args, tzinfo=WARSAW)
+
+
+def this_month() -> tuple[date, date]:
+    """The window of the current month, in Warsaw."""
+    today = local_day(utcnow())
+    return month_window(today.year, today.month)
+
+
+def make_library(slug: str = "lib", **settings) -> Library:
+    return add_library(db.session, slug=slug, name=f"Biblioteka {slug}", actor="test",
+                       now=warsaw(2020, 1, 1, 8), **settings)
+
+
+def legimi() -> Platform:
+    return db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+
+
+def codes(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{n:06d}" for n in range(1, count + 1)]
+
+
+def xlsx_file(rows: list[list]) -> bytes:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def xls_file(rows: list[list]) -> bytes:
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Kody")
+    date_style = xlwt.easyxf(num_format_str="DD.MM.YYYY")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, date):
+                sheet.write(r, c, datetime(value.year, value.month, value.day), date_style)
+            else:
+                sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def csv_file(rows: list[list], delimiter: str = ";", encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def panel_file(values: list[str], window: tuple[date, date] | None = None) -> bytes:
+    """An XLSX like the panel's export: a 'Kod' column, the window where given."""
+    if window is None:
+        return xlsx_file([["Kod"]] + [[v] for v in values])
+    return xlsx_file([["Kod", "Ważny od", "Ważny do"]] + [[v, *window] for v in values])
+
+
+def make_pool(library: Library, values: list[str], window: tuple[date, date],
+              filename: str = "kody.xlsx", now: datetime | None = None) -> Pool:
+    report = import_pool(db.session, library=library, platform=legimi(), data=panel_file(values),
+                         filename=filename, window=window, actor="test",
+                         now=now or datetime.combine(window[0], datetime.min.time(), WARSAW))
+    return db.session.get(Pool, report.pool_id)
+
+
+def issue(app, card: str, at: datetime, library: str = "lib",
+          channel: Channel = Channel.KIOSK) -> IssueResult:
+    db.session.commit()  # end the test's read snapshot, as a request would end
+    return issue_code(db.engine, library_slug=library, card_number=card, channel=channel,
+                      actor=Actor("test"), now=at, pepper=app.config["READER_PEPPER"])
+
+
+def counts() -> dict[str, int]:
+    """What is stored, to show a refused operation left nothing behind."""
+    return {
+        "pools": db.session.scalar(select(func.count()).select_from(Pool)),
+        "codes": db.session.scalar(select(func.count()).select_from(Code)),
+        "events": db.session.scalar(select(func.count()).select_from(Event)),
+    }
+
+
+# -- staff over HTTP: the real login form, forms posted with their token -----------
+
+def token_of(client, url: str = "/login") -> str:
+    return TOKEN.search(client.get(url).get_data(as_text=True)).group(1)
+
+
+def post(client, url: str, data: dict | None = None, token_from: str = "/login", **kwargs):
+    return client.post(url, data={**(data or {}), "csrf_token": token_of(client, token_from)}, **kwargs)
+
+
+def login(client, username: str, password: str):
+    return post(client, "/login", {"username": username, "password": password})
+
+
+def signed_in(app, role: str, library=None, username: str | None = None):
+    """A test client signed in as a new user of that role (and library)."""
+    name = username or f"{role.replace('_', '-')}-{library.slug if library else 'all'}"
+    user, password = create_user(db.session, username=name, role=role,
+                                 library_id=library.id if library else None, actor="test", now=utcnow())
+    client = app.test_client()
+    assert login(client, name, password).status_code == 302
+    return client, user, password
+
+
+# -- the kiosk over HTTP ------------------------------------------------------------
+
+def enrol_browser(client, token: str):
+    """Opens the link, then presses the button, as an admin does on the kiosk."""
+    page = client.get(f"/kiosk/enrol/{token}")
+    if page.status_code != 200:
+        return page
+    csrf = TOKEN.search(page.get_data(as_text=True)).group(1)
+    return client.post(f"/kiosk/enrol/{token}", data={"csrf_token": csrf})
+
+
+# -- a receipt printer ----------------------------------------------------------------
+
+class FakePrinter:
+    """A receipt printer on 127.0.0.1 that keeps every job it receives (a job is
+    all the bytes of one connection). Point a printer setting at
+    f"escpos-tcp:127.0.0.1:{printer.port}"; close() it when done."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.jobs: list[bytes] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                connection, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                job = b""
+                while chunk := connection.recv(65536):
+                    job += chunk
+                self.jobs.append(job)
+
+    def _wait_for(self, number: int, seconds: float = 10) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.jobs) < number and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def job(self, number: int) -> bytes:
+        """The number-th job (1-based), once the printer has read all of it."""
+        self._wait_for(number)
+        assert len(self.jobs) >= number, f"the printer got {len(self.jobs)} jobs, not {number}"
+        return self.jobs[number - 1]
+
+    def wait(self) -> bytes:
+        """The one job a test expects: its bytes once read (b"" if none came within
+        10 s); the printer takes no more jobs after it."""
+        self._wait_for(1)
+        self.close()
+        return self.jobs[0] if self.jobs else b""
+
+    def close(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.server.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a printer that is off."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    return port
+
+
+# -- outside tools: missing ones skip the test with how to install them, and fail it in CI --
+
+def require(found: bool, what: str, how: str) -> None:
+    if found:
+        return
+    message = f"{what} is missing: {how}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run these tests)")
+    pytest.skip(message)
+
+
+def require_command(name: str, debian_package: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"`{name}`", f"apt-get install {debian_package}")
+    return path
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    require(path is not None, "Chromium", "apt-get install chromium (or set CHROMIUM=/path/to/chrome)")
+    return path
+
+
+def axe_script() -> str:
+    path = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
+    require(path.exists(), "axe-core", "npm ci (needs Node.js and npm)")
+    return path.read_text()
+
+
+# -- the browser (e2e, Playwright pages) --------------------------------------------------
+
+def enrol(page, link: str) -> None:
+    """Opens a kiosk's enrolment link and presses its button."""
+    page.goto(link)
+    page.click("#enrol-button")
+
+
+def serve_axe(page) -> None:
+    """Serves axe-core to the page at /__axe.min.js, on the page's own origin, for
+    axe_violations."""
+    page.route("**/__axe.min.js", lambda route: route.fulfill(body=axe_script(), content_type="text/javascript"))
+
+
+def axe_violations(page) -> list:
+    """axe-core's violations on the page, injected as a same-origin script so the
+    Content-Security-Policy stays on. The page must have had serve_axe."""
+    page.add_script_tag(url="/__axe.min.js")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
