@@ -28,19 +28,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask_migrate import upgrade  # noqa: E402
 
 from kiosk import create_app  # noqa: E402
-from kiosk.database import configure_engine, normalise_database_url  # noqa: E402
-from kiosk.events import record_event  # noqa: E402
-from kiosk.extensions import db  # noqa: E402
-from kiosk.issuing import Actor, Outcome, issue_code  # noqa: E402
-from kiosk.libraries import add_library  # noqa: E402
-from kiosk.models import Channel, Platform  # noqa: E402
-from kiosk.pools import import_pool  # noqa: E402
+from kiosk.app.extensions import db  # noqa: E402
+from kiosk.domain.actors import Actor  # noqa: E402
+from kiosk.domain.events import EventKind, record_event  # noqa: E402
+from kiosk.domain.issuing import Outcome, issue_code  # noqa: E402
+from kiosk.domain.libraries import add_library  # noqa: E402
+from kiosk.domain.pool_files import prepare_pool  # noqa: E402
+from kiosk.domain.pools import import_pool  # noqa: E402
+from kiosk.domain.settings import parse_new_library  # noqa: E402
+from kiosk.storage.database import configure_engine, normalise_database_url, run_in_transaction  # noqa: E402
+from kiosk.storage.models import Channel, Platform  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 NOW = datetime(2020, 1, 10, 11, tzinfo=timezone.utc)
 WINDOW = (date(2020, 1, 1), date(2020, 1, 31))
 PEPPER = "bench-pepper"
+BENCH = Actor.system("bench")
 
 
 def prepare(url: str, instance: Path, pool_size: int) -> None:
@@ -48,11 +52,13 @@ def prepare(url: str, instance: Path, pool_size: int) -> None:
                       "READER_PEPPER": PEPPER, "SECRET_KEY": "bench"})
     with app.app_context():
         upgrade()
-        library = add_library(db.session, slug="bench", name="Bench", actor="bench", now=NOW)
-        legimi = db.session.scalar(select(Platform).where(Platform.slug == "legimi"))
+        new = parse_new_library(slug="bench", name="Bench")
+        library_id = run_in_transaction(db.session, lambda s: add_library(s, new, actor=BENCH, now=NOW).id)
+        legimi = db.session.scalar(select(Platform.id).where(Platform.slug == "legimi"))
         data = ("Kod\n" + "\n".join(f"BENCH{uuid.uuid4().hex[:12].upper()}" for _ in range(pool_size))).encode()
-        import_pool(db.session, library=library, platform=legimi, data=data, filename="bench.csv",
-                    window=WINDOW, actor="bench", now=NOW)
+        prepared = prepare_pool(data, "bench.csv", WINDOW)
+        run_in_transaction(db.session, lambda s: import_pool(s, library_id=library_id, platform_id=legimi,
+                                                             prepared=prepared, actor=BENCH, now=NOW))
         db.engine.dispose()
 
 
@@ -65,6 +71,7 @@ def run(url: str, workers: int, calls: int, action: str) -> tuple[list[float], f
 
     def work(worker: int) -> None:
         engine = configure_engine(create_engine(url))
+        session = Session(engine)
         mine: list[float] = []
         try:
             with engine.connect():  # open the connection before the clock starts
@@ -74,18 +81,20 @@ def run(url: str, workers: int, calls: int, action: str) -> tuple[list[float], f
                 card = f"{action[:1]}{worker:03d}{n:06d}{uuid.uuid4().hex[:6]}"
                 started = time.perf_counter()
                 if action == "issue":
-                    result = issue_code(engine, library_slug="bench", card_number=card,
-                                        channel=Channel.KIOSK, actor=Actor("bench"), now=NOW,
-                                        pepper=PEPPER)
+                    result = run_in_transaction(session, lambda s: issue_code(
+                        s, library_slug="bench", card_number=card, channel=Channel.KIOSK, actor=BENCH, now=NOW,
+                        pepper=PEPPER))
                     assert result.outcome is Outcome.ISSUED, result
                 elif action == "bare":
-                    with Session(engine) as session:
-                        record_event(session, kind="bench", actor="bench", now=NOW)
-                        session.commit()
+                    # The floor: the smallest write transaction, begun as every write is.
+                    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                    record_event(session, kind=EventKind.SETTINGS, actor=BENCH, now=NOW)
+                    session.commit()
                 mine.append(time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
+            session.close()
             engine.dispose()
             with lock:
                 latencies.extend(mine)

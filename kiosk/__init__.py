@@ -1,105 +1,12 @@
-"""Kodomat: monthly e-book codes for library readers. The Flask app factory."""
-from __future__ import annotations
+"""Kodomat: monthly e-book codes for library readers.
 
-import os
-from datetime import timedelta
-from pathlib import Path
-
-from flask import Flask, has_request_context, request
-from flask.sessions import SecureCookieSessionInterface
-from werkzeug.middleware.proxy_fix import ProxyFix
-from htmx_flask import Htmx
-
-from kiosk.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
-from kiosk.extensions import csrf, db, migrate
-from kiosk.i18n import DEFAULT_LANGUAGE, babel, select_locale
-from kiosk.libraries import guard_pepper
-from kiosk.secrets import PEPPER_FILE, SECRET_KEY_FILE, read_or_create
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+The layers, innermost first: storage (models, engine, transactions), domain (the
+rules; no Flask), wording (sentences in pl/en/uk), app (the Flask application),
+web (blueprints per audience) and cli (the `kiosk` command)."""
 
 
-def instance_folder() -> Path:
-    """KIOSK_INSTANCE, or ./instance beside the project."""
-    return Path(os.environ.get("KIOSK_INSTANCE") or PROJECT_ROOT / "instance").resolve()
+def create_app(test_config: dict | None = None):
+    """The Flask app (imported on use, so `kiosk.domain` stays free of Flask)."""
+    from kiosk.app.factory import create_app as factory
 
-
-def create_app(test_config: dict | None = None) -> Flask:
-    instance = Path((test_config or {}).get("INSTANCE_PATH") or instance_folder())
-    instance.mkdir(parents=True, exist_ok=True)
-    app = Flask(
-        __name__,
-        instance_path=str(instance),
-        instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
-    )
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'kodomat.db'}"
-    app.config.from_mapping(
-        SQLALCHEMY_DATABASE_URI=normalise_database_url(database_url),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,  # a month's pool is a few hundred KiB
-        # A kiosk's idle page may stand for days: its form token must not expire.
-        WTF_CSRF_TIME_LIMIT=None,
-        KIOSK_BASE_URL=os.environ.get("KIOSK_BASE_URL", "http://127.0.0.1:5000"),
-    )
-    app.config.from_pyfile("config.py", silent=True)
-    if test_config:
-        app.config.update(test_config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    # Flask's defaults hold SECRET_KEY = None, so test for a value, not for the key.
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = read_or_create(instance / SECRET_KEY_FILE)
-    if not app.config.get("READER_PEPPER"):
-        app.config["READER_PEPPER"] = read_or_create(instance / PEPPER_FILE)
-
-    babel.init_app(app, locale_selector=select_locale, default_locale=DEFAULT_LANGUAGE,
-                   default_translation_directories=str(Path(__file__).resolve().parent / "translations"))
-    app.session_interface = HttpsAwareSessions()
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS))
-    Htmx(app)
-    csrf.init_app(app)
-    app.after_request(security_headers)
-    if app.config.get("TRUST_PROXY"):
-        # Behind nginx: the client's address and scheme come from X-Forwarded-*.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
-    with app.app_context():
-        configure_engine(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS))
-        guard_pepper(db.session, app.config["READER_PEPPER"])
-        db.session.remove()
-
-    from kiosk.clock import format_moment
-    from kiosk.views import admin, auth, desk, errors, kiosk as kiosk_views, public
-    for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
-        app.register_blueprint(blueprint)
-    errors.register(app)
-    app.jinja_env.filters["warsaw"] = format_moment
-    return app
-
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-class HttpsAwareSessions(SecureCookieSessionInterface):
-    """The session cookie is Secure whenever the request came over HTTPS (behind a
-    proxy: with TRUST_PROXY set, from X-Forwarded-Proto), and always if configured."""
-
-    def get_cookie_secure(self, app) -> bool:
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
-
-
-def security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    # same-origin: Flask-WTF checks the Referer of HTTPS form posts; other sites get none.
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+    return factory(test_config)

@@ -17,12 +17,10 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from helpers import FakePrinter, enrol_browser, make_app, signed_in
-from kiosk.clock import utcnow
-from kiosk.database import normalise_database_url
-from kiosk.extensions import db
-from kiosk.kiosks import enrol_kiosk
-from kiosk.models import Base
+from helpers import FakePrinter, enrol_browser, make_app, new_kiosk, signed_in
+from kiosk.storage.database import normalise_database_url
+from kiosk.app.extensions import db
+from kiosk.storage.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
 SEED_PLATFORM = {"slug": "legimi", "name": "Legimi", "activation_url": "https://www.legimi.pl/mazowieckie"}
@@ -134,8 +132,7 @@ def enrolled_kiosk(app):
     whose browser is enrolled, through the link and its button, as a new kiosk of
     that library printing to `printer`."""
     def enrolled(library, printer: str = "browser"):
-        enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
-                                printer=printer)
+        enrolment = new_kiosk(library, printer)
         client = app.test_client()
         assert enrol_browser(client, enrolment.token).status_code == 302
         return client, enrolment

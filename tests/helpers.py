@@ -29,13 +29,18 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from kiosk import create_app
-from kiosk.accounts import create_user
-from kiosk.clock import local_day, month_window, utcnow
-from kiosk.extensions import db
-from kiosk.issuing import Actor, IssueResult, issue_code
-from kiosk.libraries import add_library
-from kiosk.models import Channel, Code, Event, Library, Platform, Pool
-from kiosk.pools import import_pool
+from kiosk.app.extensions import db
+from kiosk.domain.accounts import create_user
+from kiosk.domain.actors import Actor
+from kiosk.domain.clock import local_day, month_window, utcnow
+from kiosk.domain.issuing import IssueResult, issue_code
+from kiosk.domain.kiosks import Enrolment, enrol_kiosk
+from kiosk.domain.libraries import add_library
+from kiosk.domain.pool_files import prepare_pool
+from kiosk.domain.pools import ImportReport, import_pool, preview_pool
+from kiosk.domain.settings import parse_new_library
+from kiosk.storage.database import run_in_transaction
+from kiosk.storage.models import Channel, Code, Event, Library, Platform, Pool
 
 PROJECT = Path(__file__).resolve().parent.parent
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -77,9 +82,20 @@ def this_month() -> tuple[date, date]:
     return month_window(today.year, today.month)
 
 
+TEST = Actor.system("test")
+
+
+def write(work):
+    """work(session) in the app's one unit of work, as every request and command does
+    (what the test changed through the session itself is committed first)."""
+    db.session.commit()
+    return run_in_transaction(db.session, work)
+
+
 def make_library(slug: str = "lib", **settings) -> Library:
-    return add_library(db.session, slug=slug, name=f"Biblioteka {slug}", actor="test",
-                       now=warsaw(2020, 1, 1, 8), **settings)
+    new = parse_new_library(slug=slug, name=f"Biblioteka {slug}", **settings)
+    library_id = write(lambda s: add_library(s, new, actor=TEST, now=warsaw(2020, 1, 1, 8)).id)
+    return db.session.get(Library, library_id)
 
 
 def legimi() -> Platform:
@@ -129,19 +145,38 @@ def panel_file(values: list[str], window: tuple[date, date] | None = None) -> by
     return xlsx_file([["Kod", "Ważny od", "Ważny do"]] + [[v, *window] for v in values])
 
 
+def import_file(library: Library, data: bytes, *, window: tuple[date, date] | None = None,
+                filename: str = "kody.xlsx", now: datetime | None = None, dry_run: bool = False,
+                actor: Actor = TEST, platform: Platform | None = None) -> ImportReport:
+    """Imports a pool file as the CLI and the panel do: read first, then one unit of
+    work (or, with dry_run, every check and nothing written). Raises ImportRefused."""
+    library_id, platform_id = library.id, (platform or legimi()).id
+    prepared = prepare_pool(data, filename, window)
+    if dry_run:
+        return preview_pool(db.session, library_id=library_id, platform_id=platform_id, prepared=prepared)
+    moment = now or utcnow()
+    return write(lambda s: import_pool(s, library_id=library_id, platform_id=platform_id, prepared=prepared,
+                                       actor=actor, now=moment))
+
+
 def make_pool(library: Library, values: list[str], window: tuple[date, date],
               filename: str = "kody.xlsx", now: datetime | None = None) -> Pool:
-    report = import_pool(db.session, library=library, platform=legimi(), data=panel_file(values),
-                         filename=filename, window=window, actor="test",
+    report = import_file(library, panel_file(values), window=window, filename=filename,
                          now=now or datetime.combine(window[0], datetime.min.time(), WARSAW))
     return db.session.get(Pool, report.pool_id)
 
 
 def issue(app, card: str, at: datetime, library: str = "lib",
           channel: Channel = Channel.KIOSK) -> IssueResult:
-    db.session.commit()  # end the test's read snapshot, as a request would end
-    return issue_code(db.engine, library_slug=library, card_number=card, channel=channel,
-                      actor=Actor("test"), now=at, pepper=app.config["READER_PEPPER"])
+    return write(lambda s: issue_code(s, library_slug=library, card_number=card, channel=channel,
+                                      actor=TEST, now=at, pepper=app.config["READER_PEPPER"]))
+
+
+def new_kiosk(library: Library, printer: str = "browser", name: str = "Hol") -> Enrolment:
+    """A new kiosk of the library and its one-time link's token."""
+    library_id = library.id
+    return write(lambda s: enrol_kiosk(s, library_id=library_id, name=name, actor=TEST, now=utcnow(),
+                                       printer=printer))
 
 
 def counts() -> dict[str, int]:
@@ -170,8 +205,9 @@ def login(client, username: str, password: str):
 def signed_in(app, role: str, library=None, username: str | None = None):
     """A test client signed in as a new user of that role (and library)."""
     name = username or f"{role.replace('_', '-')}-{library.slug if library else 'all'}"
-    user, password = create_user(db.session, username=name, role=role,
-                                 library_id=library.id if library else None, actor="test", now=utcnow())
+    library_id = library.id if library else None
+    user, password = write(lambda s: create_user(s, username=name, role=role, library_id=library_id, actor=TEST,
+                                                 now=utcnow()))
     client = app.test_client()
     assert login(client, name, password).status_code == 302
     return client, user, password

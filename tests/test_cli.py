@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from helpers import codes, csv_file, make_library, panel_file, this_month, xlsx_file
 from kiosk.cli import main
-from kiosk.extensions import db
-from kiosk.models import CardRecord, StaffUser
+from kiosk.app.extensions import db
+from kiosk.storage.models import CardRecord, StaffUser
 
 
 def kiosk(runner, *args):
@@ -36,7 +36,7 @@ def test_add_library_then_import_then_issue_then_reprint(runner, tmp_path):
     again = kiosk(runner, "issue", "--library", "wola", "--card", "1234-5678", "--json")
 
     assert imported.exit_code == 0, imported.output
-    assert "Zaimportowano 3 kodów" in imported.output
+    assert "Zaimportowano 3 kody" in imported.output
     first_answer, second_answer = json.loads(issued.output), json.loads(again.output)
     assert issued.exit_code == 0 and again.exit_code == 0
     assert first_answer["status"] == "issued" and first_answer["code"].startswith("CLI")
@@ -223,7 +223,7 @@ def test_a_busy_database_is_said_plainly_and_nothing_is_issued(tmp_path):
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        from kiosk.models import Event
+        from kiosk.storage.models import Event
         kinds = db.session.scalars(select(Event.kind)).all()
 
     assert busy.exit_code == 1
@@ -243,7 +243,7 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path):
 
 
 def test_slip_renders_every_format_for_an_issued_code_and_counts_the_reprint(runner, tmp_path):
-    from kiosk.models import Issuance
+    from kiosk.storage.models import Issuance
 
     make_library("lib")
     kiosk(runner, "import-codes", write(tmp_path, "k.xlsx", panel_file(codes("SLP", 2))),

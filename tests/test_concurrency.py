@@ -9,10 +9,14 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from helpers import codes, make_library, make_pool, warsaw
-from kiosk.database import configure_engine
-from kiosk.extensions import db
-from kiosk.issuing import Actor, Outcome, issue_code
-from kiosk.models import Channel, Code, CodeStatus, Issuance
+from kiosk.storage.database import configure_engine
+from kiosk.app.extensions import db
+from sqlalchemy.orm import Session
+
+from kiosk.domain.actors import Actor
+from kiosk.domain.issuing import Outcome, issue_code
+from kiosk.storage.database import run_in_transaction
+from kiosk.storage.models import Channel, Code, CodeStatus, Issuance
 
 WORKERS = 8
 JANUARY = (date(2020, 1, 2), date(2020, 1, 31))
@@ -31,17 +35,19 @@ def issue_concurrently(app, cards: list[str]) -> list:
 
     def work(share: list[str]) -> None:
         engine = configure_engine(create_engine(url))
+        session = Session(engine)
         try:
             start.wait()
             for card in share:
-                result = issue_code(engine, library_slug="lib", card_number=card,
-                                    channel=Channel.KIOSK, actor=Actor("kiosk"),
-                                    now=warsaw(2020, 1, 10, 12), pepper=pepper)
+                result = run_in_transaction(session, lambda s: issue_code(
+                    s, library_slug="lib", card_number=card, channel=Channel.KIOSK, actor=Actor.system("kiosk"),
+                    now=warsaw(2020, 1, 10, 12), pepper=pepper))
                 with lock:
                     results.append((card, result))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
+            session.close()
             engine.dispose()
 
     threads = [threading.Thread(target=work, args=(share,)) for share in shares]

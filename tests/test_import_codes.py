@@ -5,21 +5,21 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from helpers import (codes, counts, csv_file, legimi, make_library, make_pool, panel_file, warsaw, xls_file,
+from helpers import (import_file, write, codes, counts, csv_file, make_library, make_pool, panel_file, warsaw, xls_file,
                      xlsx_file)
-from kiosk.extensions import db
-from kiosk.libraries import consortium
-from kiosk.messages import describe_import_refusal
-from kiosk.models import Code, Event, Pool
-from kiosk.pools import ImportProblem, ImportRefused, import_pool
+from kiosk.app.extensions import db
+from kiosk.domain.consortium import consortium
+from kiosk.wording.messages import describe_import_refusal
+from kiosk.storage.models import Code, Event, Pool
+from kiosk.domain.pool_files import ImportProblem, ImportRefused
 
 JANUARY = (date(2020, 1, 2), date(2020, 1, 31))
 FEBRUARY = (date(2020, 2, 1), date(2020, 2, 29))
 
 
 def run_import(library, data, window=None, filename="kody.xlsx", dry_run=False):
-    return import_pool(db.session, library=library, platform=legimi(), data=data, filename=filename,
-                       window=window, actor="test", now=warsaw(2020, 1, 1, 9), dry_run=dry_run)
+    return import_file(library, data, window=window, filename=filename, now=warsaw(2020, 1, 1, 9),
+                       dry_run=dry_run)
 
 
 def refused(library, data, window=None, filename="kody.xlsx") -> ImportRefused:
@@ -91,7 +91,7 @@ def test_dry_run_stores_nothing(app):
 
     report = run_import(library, panel_file(codes("DRY", 3), JANUARY), dry_run=True)
 
-    assert report.count == 3 and report.dry_run and report.pool_id is None
+    assert report.count == 3 and report.pool_id is None
     assert counts() == before
 
 
@@ -249,8 +249,7 @@ def test_refuses_a_window_overlapping_another_pool_of_the_library(app):
 
 
 def test_refuses_a_window_after_the_service_end(app):
-    consortium(db.session).service_end = date(2021, 1, 2)
-    db.session.commit()
+    write(lambda s: setattr(consortium(s), "service_end", date(2021, 1, 2)))
     library = make_library()
 
     refusal = refused(library, panel_file(codes("END", 2)), (date(2021, 2, 1), date(2021, 2, 28)))

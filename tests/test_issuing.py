@@ -4,11 +4,11 @@ from datetime import date
 from sqlalchemy import func, select
 
 from helpers import codes, issue, make_library, make_pool, warsaw
-from kiosk.cards import CardRefusal
-from kiosk.extensions import db
-from kiosk.issuing import Outcome
-from kiosk.libraries import consortium
-from kiosk.models import Code, CodeStatus, Issuance
+from kiosk.domain.cards import CardRefusal
+from kiosk.app.extensions import db
+from kiosk.domain.issuing import Outcome
+from kiosk.domain.consortium import consortium
+from kiosk.storage.models import Code, CodeStatus, Issuance
 
 JANUARY_2020 = (date(2020, 1, 2), date(2020, 1, 31))  # the seed's first pool
 FEBRUARY_2020 = (date(2020, 2, 1), date(2020, 2, 29))
@@ -128,7 +128,7 @@ def test_no_pool_at_all(app):
 
 
 def test_expired_pool_is_not_used_and_its_codes_count_as_expired(app):
-    from kiosk.pools import pool_summaries
+    from kiosk.domain.pools import pool_summaries
 
     library = make_library()
     make_pool(library, codes("JAN", 4), JANUARY_2020)
@@ -197,7 +197,7 @@ def test_other_library_pool_is_never_used(app):
 
 
 def test_issue_and_refusals_are_logged_without_the_card_number(app):
-    from kiosk.models import Event
+    from kiosk.storage.models import Event
 
     library = make_library()
     make_pool(library, codes("JAN", 1), JANUARY_2020)
@@ -234,7 +234,7 @@ def test_default_card_format_is_permissive_but_refuses_garbage(app):
 
 
 def test_a_failing_transaction_loses_no_code(app, monkeypatch):
-    import kiosk.issuing
+    import kiosk.domain.issuing
 
     library = make_library()
     make_pool(library, codes("JAN", 1), JANUARY_2020)
@@ -242,7 +242,7 @@ def test_a_failing_transaction_loses_no_code(app, monkeypatch):
     def broken_log(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(kiosk.issuing, "record_event", broken_log)
+    monkeypatch.setattr(kiosk.domain.issuing, "record_event", broken_log)
     try:
         issue(app, "1401", warsaw(2020, 1, 5, 9))
     except RuntimeError:

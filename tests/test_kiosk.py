@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from helpers import closed_port, codes, enrol_browser, make_library, make_pool, this_month, token_of
-from kiosk.clock import utcnow
-from kiosk.extensions import db
-from kiosk.kiosks import enrol_kiosk, revoke_kiosk
-from kiosk.models import Event, Issuance, Kiosk
+from helpers import TEST, closed_port, codes, enrol_browser, make_library, make_pool, new_kiosk, this_month, token_of, write
+from kiosk.domain.clock import utcnow
+from kiosk.app.extensions import db
+from kiosk.domain.kiosks import enrol_kiosk, revoke_kiosk
+from kiosk.storage.models import Event, Issuance
 
 
 def scan(client, card, lang="pl", htmx=True):
@@ -53,7 +53,7 @@ def test_an_enrolment_link_works_once(app, library, enrolled_kiosk):
 
 
 def test_opening_the_link_alone_does_not_use_it(app, library):
-    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow())
+    enrolment = new_kiosk(library)
     preview = app.test_client()  # e.g. a mail scanner fetching the link
 
     shown = preview.get(f"/kiosk/enrol/{enrolment.token}")
@@ -64,22 +64,25 @@ def test_opening_the_link_alone_does_not_use_it(app, library):
 
 
 def test_an_expired_link_does_not_enrol(app, library):
-    enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test",
-                            now=utcnow() - timedelta(days=4))
+    library_id = library.id
+    enrolment = write(lambda s: enrol_kiosk(s, library_id=library_id, name="Hol", actor=TEST,
+                                            now=utcnow() - timedelta(days=4)))
 
     assert enrol_browser(app.test_client(), enrolment.token).status_code == 410
 
 
 def test_a_revoked_or_re_enrolled_kiosk_stops_working(app, library, enrolled_kiosk):
     client, enrolment = enrolled_kiosk(library)
-    fresh = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
-                        kiosk=enrolment.kiosk)
+    library_id, kiosk_id = library.id, enrolment.kiosk.id
+    fresh = write(lambda s: enrol_kiosk(s, library_id=library_id, name="Hol", actor=TEST, now=utcnow(),
+                                        kiosk_id=kiosk_id))
     new_browser = app.test_client()
     enrol_browser(new_browser, fresh.token)
 
     assert client.get("/kiosk/").status_code == 403  # the old browser's cookie is void
     assert new_browser.get("/kiosk/").status_code == 200
-    revoke_kiosk(db.session, db.session.get(Kiosk, enrolment.kiosk.id), actor="test", now=utcnow())
+    kiosk_id = enrolment.kiosk.id
+    write(lambda s: revoke_kiosk(s, kiosk_id, TEST, utcnow()))
     assert new_browser.get("/kiosk/").status_code == 403
 
 

@@ -8,9 +8,9 @@ import pytest
 from pypdf import PdfReader
 
 from helpers import closed_port, issue, make_library, make_pool, require_command, warsaw
-from kiosk.extensions import db
-from kiosk.libraries import consortium
-from kiosk.slips import slip_for_issuance
+from kiosk.app.extensions import db
+from kiosk.domain.consortium import consortium
+from kiosk.wording.slips import slip_for_issuance
 from printing.escpos import render_escpos
 from printing.pdf import PAPERS, render_pdf
 from printing.printers import PrinterError, PrinterSettingError, printer_from_setting

@@ -9,9 +9,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from helpers import codes, issue, make_library, make_pool, warsaw
-from kiosk.extensions import db
-from kiosk.models import Channel, CodeStatus, Issuance
-from kiosk.reports import monthly_report
+from kiosk.app.extensions import db
+from kiosk.storage.models import Channel, CodeStatus, Issuance
+from kiosk.domain.reports import monthly_report
 
 DECEMBER_2019 = (date(2019, 12, 1), date(2019, 12, 31))
 JANUARY_2020 = (date(2020, 1, 1), date(2020, 1, 31))

@@ -8,11 +8,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from helpers import (codes, enrol_browser, issue, login, make_library, make_pool, panel_file, post, signed_in,
+from helpers import (new_kiosk, codes, enrol_browser, issue, login, make_library, make_pool, panel_file, post, signed_in,
                      this_month, token_of, warsaw, xlsx_file)
-from kiosk.clock import local_day, utcnow
-from kiosk.extensions import db
-from kiosk.models import Code, CodeStatus, Event, Issuance, Kiosk, Library, Pool, StaffUser
+from kiosk.domain.clock import local_day, utcnow
+from kiosk.app.extensions import db
+from kiosk.storage.models import Code, CodeStatus, Event, Issuance, Kiosk, Library, Pool, StaffUser
 
 
 def count(model, *where) -> int:
@@ -252,13 +252,12 @@ def test_every_url_of_another_library_is_404_and_changes_nothing(app, two_librar
 
 
 def test_another_library_s_items_through_this_library_s_urls(app, two_libraries, signed_in_desk, signed_in_admin):
-    from kiosk.kiosks import enrol_kiosk
 
     a, b = two_libraries
     admin = signed_in_admin(a)
     desk = signed_in_desk(a)
     _other_client, their_user, _ = signed_in(app, "desk", b)
-    their_kiosk = enrol_kiosk(db.session, library=b, name="B", actor="test", now=utcnow()).kiosk
+    their_kiosk = new_kiosk(b, name="B").kiosk
     token = token_of(admin, "/admin/aaa/users")
 
     attempts = [
@@ -351,7 +350,7 @@ def test_each_import_refusal_through_the_upload(two_libraries, signed_in_admin, 
 
 
 def test_upload_refused_after_the_service_end_and_the_same_file_twice(two_libraries, signed_in_admin):
-    from kiosk.libraries import consortium
+    from kiosk.domain.consortium import consortium
 
     consortium(db.session).service_end = date(2029, 12, 31)
     db.session.commit()

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 
-import kiosk.models
+import kiosk.storage.models
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

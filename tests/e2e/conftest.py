@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import select
 from waitress.server import create_server
 
-from helpers import (FakePrinter, chromium_path, codes, enrol, make_app, make_library, make_pool, serve_axe,
+from helpers import (TEST, new_kiosk, write, FakePrinter, chromium_path, codes, enrol, make_app, make_library, make_pool, serve_axe,
                      this_month)
-from kiosk.clock import utcnow
-from kiosk.extensions import db
-from kiosk.kiosks import enrol_kiosk
-from kiosk.models import Library
+from kiosk.domain.clock import utcnow
+from kiosk.app.extensions import db
+from kiosk.storage.models import Library
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -44,8 +43,7 @@ def site(tmp_path, sqlite_template, fake_printer):
         library.kiosk_idle_seconds = 30
         pool_codes = codes("E2E", 3)
         make_pool(library, pool_codes, this_month())
-        enrolment = enrol_kiosk(db.session, library=library, name="Hol", actor="test", now=utcnow(),
-                                printer=f"escpos-tcp:127.0.0.1:{fake_printer.port}")
+        enrolment = new_kiosk(library, printer=f"escpos-tcp:127.0.0.1:{fake_printer.port}")
         token = enrolment.token
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -61,12 +59,13 @@ def site(tmp_path, sqlite_template, fake_printer):
 @pytest.fixture
 def staff_page(browser, site):
     """A library admin of the e2e library, signed in through the login page."""
-    from kiosk.accounts import create_user
+    from kiosk.domain.accounts import create_user
 
     with site.app.app_context():
         library = db.session.scalar(select(Library).where(Library.slug == "e2e"))
-        _user, password = create_user(db.session, username="ania", role="library_admin", library_id=library.id,
-                                      actor="test", now=utcnow())
+        library_id = library.id
+        _user, password = write(lambda s: create_user(s, username="ania", role="library_admin",
+                                                      library_id=library_id, actor=TEST, now=utcnow()))
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     errors: list[str] = []

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from helpers import axe_violations, enrol, serve_axe
-from kiosk.extensions import db
-from kiosk.models import Library
+from kiosk.app.extensions import db
+from kiosk.storage.models import Library
 
 pytestmark = pytest.mark.e2e
 

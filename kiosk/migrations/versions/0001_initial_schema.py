@@ -10,7 +10,7 @@ Also creates the Legimi platform, the one every pool has unless told otherwise.
 from alembic import op
 import sqlalchemy as sa
 
-import kiosk.models
+import kiosk.storage.models
 
 
 # revision identifiers, used by Alembic.
@@ -38,7 +38,7 @@ def upgrade():
     sa.Column('card_pattern', sa.String(length=200), nullable=True),
     sa.Column('card_check_digit', sa.String(length=20), nullable=True),
     sa.Column('low_pool_percent', sa.Integer(), nullable=False),
-    sa.Column('created_at', kiosk.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', kiosk.storage.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint("card_check IN ('format', 'registry')", name=op.f('ck_libraries_card_check_kind')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_libraries')),
     sa.UniqueConstraint('slug', name=op.f('uq_libraries_slug'))
@@ -63,7 +63,7 @@ def upgrade():
     )
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', kiosk.models.UTCDateTime(), nullable=False),
+    sa.Column('at', kiosk.storage.models.UTCDateTime(), nullable=False),
     sa.Column('library_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=120), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -80,8 +80,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('library_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
-    sa.Column('created_at', kiosk.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', kiosk.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', kiosk.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', kiosk.storage.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['library_id'], ['libraries.id'], name=op.f('fk_kiosks_library_id_libraries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kiosks'))
     )
@@ -98,7 +98,7 @@ def upgrade():
     sa.Column('source_filename', sa.String(length=300), nullable=False),
     sa.Column('source_sha256', sa.String(length=64), nullable=False),
     sa.Column('imported_by', sa.String(length=120), nullable=False),
-    sa.Column('imported_at', kiosk.models.UTCDateTime(), nullable=False),
+    sa.Column('imported_at', kiosk.storage.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint('valid_until >= valid_from', name=op.f('ck_pools_window_order')),
     sa.ForeignKeyConstraint(['library_id'], ['libraries.id'], name=op.f('fk_pools_library_id_libraries')),
     sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_pools_platform_id_platforms')),
@@ -115,7 +115,7 @@ def upgrade():
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('library_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', kiosk.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', kiosk.storage.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint("library_id IS NOT NULL OR role = 'consortium_admin'", name=op.f('ck_staff_users_library_unless_consortium')),
     sa.CheckConstraint("role IN ('desk', 'library_admin', 'consortium_admin')", name=op.f('ck_staff_users_role')),
     sa.ForeignKeyConstraint(['library_id'], ['libraries.id'], name=op.f('fk_staff_users_library_id_libraries')),
@@ -129,7 +129,7 @@ def upgrade():
     sa.Column('value', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('void_reason', sa.Text(), nullable=True),
-    sa.Column('voided_at', kiosk.models.UTCDateTime(), nullable=True),
+    sa.Column('voided_at', kiosk.storage.models.UTCDateTime(), nullable=True),
     sa.CheckConstraint("status IN ('available', 'issued', 'void')", name=op.f('ck_codes_status')),
     sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_codes_platform_id_platforms')),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], name=op.f('fk_codes_pool_id_pools')),
@@ -151,9 +151,9 @@ def upgrade():
     sa.Column('actor', sa.String(length=120), nullable=False),
     sa.Column('kiosk_id', sa.Integer(), nullable=True),
     sa.Column('staff_user_id', sa.Integer(), nullable=True),
-    sa.Column('issued_at', kiosk.models.UTCDateTime(), nullable=False),
+    sa.Column('issued_at', kiosk.storage.models.UTCDateTime(), nullable=False),
     sa.Column('print_count', sa.Integer(), nullable=False),
-    sa.Column('voided_at', kiosk.models.UTCDateTime(), nullable=True),
+    sa.Column('voided_at', kiosk.storage.models.UTCDateTime(), nullable=True),
     sa.CheckConstraint("channel IN ('kiosk', 'desk', 'api')", name=op.f('ck_issuances_channel')),
     sa.ForeignKeyConstraint(['code_id'], ['codes.id'], name=op.f('fk_issuances_code_id_codes')),
     sa.ForeignKeyConstraint(['kiosk_id'], ['kiosks.id'], name=op.f('fk_issuances_kiosk_id_kiosks')),

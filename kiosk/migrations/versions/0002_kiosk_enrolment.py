@@ -8,7 +8,7 @@ Create Date: 2026-11-25 05:09:04.226155
 from alembic import op
 import sqlalchemy as sa
 
-import kiosk.models
+import kiosk.storage.models
 
 
 # revision identifiers, used by Alembic.
@@ -23,9 +23,9 @@ def upgrade():
     with op.batch_alter_table('kiosks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('printer', sa.String(length=300), server_default='browser', nullable=False))
         batch_op.add_column(sa.Column('enrol_token_hash', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('enrol_expires_at', kiosk.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('enrol_expires_at', kiosk.storage.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('device_nonce', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('enrolled_at', kiosk.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('enrolled_at', kiosk.storage.models.UTCDateTime(), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_kiosks_enrol_token_hash'), ['enrol_token_hash'])
 
     with op.batch_alter_table('libraries', schema=None) as batch_op:

@@ -1,0 +1,149 @@
+"""Commands that set Kodomat up: libraries, the consortium, staff accounts,
+kiosks, the demo, and the server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from kiosk.app.extensions import db
+from kiosk.app.units import write
+from kiosk.cli import cli_actor, library_named, main, refuse, refuse_because
+from kiosk.domain.cards import CHECK_DIGITS
+from kiosk.domain.clock import format_date, format_moment, utcnow
+from kiosk.storage.models import CardCheckKind, Role
+
+
+def enrol_url(token: str) -> str:
+    return current_app.config["KIOSK_BASE_URL"].rstrip("/") + f"/kiosk/enrol/{token}"
+
+
+@main.command("add-library")
+@click.argument("slug")
+@click.option("--name", required=True, help="Pełna nazwa biblioteki.")
+@click.option("--slip-header", help="Tekst na górze wydruku (domyślnie nazwa).")
+@click.option("--card-check", type=click.Choice([k.value for k in CardCheckKind]), default="format",
+              show_default=True, help="format: tylko wzorzec; registry: lista kart z systemu bibliotecznego.")
+@click.option("--card-pattern", help="Wyrażenie regularne numeru karty (po normalizacji).")
+@click.option("--check-digit", type=click.Choice(sorted(CHECK_DIGITS)), help="Cyfra kontrolna karty.")
+@with_appcontext
+def add_library(slug, name, slip_header, card_check, card_pattern, check_digit) -> None:
+    """Dodaje bibliotekę."""
+    from kiosk.domain.libraries import add_library as add
+    from kiosk.domain.settings import SettingsRefused, parse_new_library
+
+    actor = cli_actor()
+    try:
+        new = parse_new_library(slug=slug, name=name, slip_header=slip_header, card_check=card_check,
+                                card_pattern=card_pattern, check_digit=check_digit)
+        write(lambda s: add(s, new, actor=actor, now=utcnow()))
+    except SettingsRefused as refused:
+        refuse_because(refused)
+    click.echo(f"Dodano bibliotekę {new.slug}: {new.name}.")
+
+
+@main.command("consortium")
+@click.option("--name", help="Nazwa konsorcjum (lub biblioteki).")
+@click.option("--service-end", help="Dzień końca usługi (RRRR-MM-DD albo DD.MM.RRRR; pusty: bez końca).")
+@click.option("--activation-url", help="Adres aktywacji kodu dla platformy.")
+@click.option("--platform", default="legimi", show_default=True)
+@with_appcontext
+def consortium_settings(name, service_end, activation_url, platform) -> None:
+    """Pokazuje lub zmienia ustawienia konsorcjum (zmiana trafia do dziennika)."""
+    from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
+                                       save_consortium_settings)
+
+    actor = cli_actor()
+    try:
+        settings = parse_consortium_settings(
+            {"name": name, "service_end": service_end, "activation_url": activation_url},
+            current_consortium_settings(db.session, platform))
+        if any(value is not None for value in (name, service_end, activation_url)):
+            write(lambda s: save_consortium_settings(s, settings, platform, actor, utcnow()))
+    except SettingsRefused as refused:
+        refuse_because(refused, "Nic nie zapisano: ")
+    end = format_date(settings.service_end) if settings.service_end else "nie ustawiono"
+    click.echo(f"{settings.name}; koniec usługi: {end}; {platform}: {settings.activation_url}")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--library", "library_slug", help="Biblioteka (nie dotyczy administratora konsorcjum).")
+@with_appcontext
+def create_user(username, role, library_slug) -> None:
+    """Zakłada konto pracownika i wypisuje wygenerowane hasło."""
+    from kiosk.domain.accounts import AccountRefused, create_user as create
+
+    if role != Role.CONSORTIUM_ADMIN and not library_slug:
+        raise click.UsageError("podaj --library dla tej roli")
+    library_id = library_named(library_slug).id if library_slug and role != Role.CONSORTIUM_ADMIN else None
+    actor = cli_actor()
+    try:
+        password = write(lambda s: create(s, username=username, role=role, library_id=library_id, actor=actor,
+                                          now=utcnow())[1])
+    except AccountRefused as refused:
+        refuse_because(refused)
+    click.echo(f"Utworzono konto {username} ({role}). Hasło (zapisz je, nie pokażę go ponownie): {password}")
+
+
+@main.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Gdy baza jest pusta: dodaje demonstracyjną bibliotekę z pulą na bieżący miesiąc."""
+    from kiosk.cli.demo import DEMO_ADMIN, demo_admin_password, demo_kiosk_link, seed_demo
+
+    click.echo(seed_demo(db.session, instance=Path(current_app.instance_path), now=utcnow()))
+    token = demo_kiosk_link(db.session, now=utcnow())
+    if token:
+        click.echo(f"Kiosk demonstracyjny: otwórz {enrol_url(token)}")
+        password = demo_admin_password(db.session, now=utcnow())
+        base = current_app.config["KIOSK_BASE_URL"].rstrip("/")
+        click.echo(f"Stanowisko i panel: {base}/login — użytkownik {DEMO_ADMIN}, hasło {password}")
+
+
+@main.command("enroll-kiosk")
+@click.option("--library", "library_slug", required=True)
+@click.option("--name", required=True, help="Nazwa kiosku, np. „Hol, parter”.")
+@click.option("--printer", default="browser", show_default=True,
+              help="browser, cups:KOLEJKA, escpos-tcp:HOST[:PORT], escpos-usb:VID:PID, escpos-file:ŚCIEŻKA")
+@with_appcontext
+def enroll_kiosk(library_slug, name, printer) -> None:
+    """Dopisuje kiosk i wypisuje jednorazowy link, który trzeba otworzyć na kiosku."""
+    from kiosk.domain.kiosks import enrol_kiosk
+    from printing.printers import PrinterSettingError, printer_from_setting
+
+    try:
+        printer_from_setting(printer)
+    except PrinterSettingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--printer")
+    library_id, actor = library_named(library_slug).id, cli_actor()
+    enrolment = write(lambda s: enrol_kiosk(s, library_id=library_id, name=name, printer=printer, actor=actor,
+                                            now=utcnow()))
+    click.echo(f"Kiosk „{name}” (nr {enrolment.kiosk.id}). Otwórz na kiosku ten link "
+               f"(działa raz, do {format_moment(enrolment.expires_at)}):")
+    click.echo(enrol_url(enrolment.token))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host, port, threads) -> None:
+    """Uruchamia serwer (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from kiosk import create_app
+    from kiosk.app.factory import MIGRATIONS
+    from kiosk.storage.database import schema_is_current
+
+    app = create_app()
+    with app.app_context():
+        if not schema_is_current(db.engine, str(MIGRATIONS)):
+            refuse("Baza danych nie jest przygotowana albo jest starsza niż program: "
+                   "uruchom najpierw `kiosk db upgrade`.")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"Kodomat: http://{shown}:{port}/  (zatrzymanie: Ctrl+C)")
+    waitress_serve(app, host=host, port=port, threads=threads)

@@ -1,0 +1,157 @@
+"""Kiosks: browsers enrolled by a library admin through a one-time link, the only
+browsers that may issue codes without a staff login; and the pause that stops
+anyone draining a pool or trying card numbers at a kiosk."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.domain.actors import Actor
+from kiosk.domain.events import EventKind, record_event
+from kiosk.domain.issuing import IssueResult, Outcome, issue_code
+from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
+from kiosk.domain.refusals import Problem
+from kiosk.domain.settings import SettingProblem, SettingsRefused
+from kiosk.storage.models import Channel, Kiosk, Library
+
+ENROL_LINK_VALID = timedelta(hours=72)
+MAX_NAME = 120
+REFUSED_CARDS = Limit(LimitKind.KIOSK_REFUSED_CARDS, 5, timedelta(minutes=1))
+# A reader needs more than ten seconds to scan, read and take a slip; more new codes
+# than this in a minute is someone typing card numbers to drain the pool.
+NEW_CODES = Limit(LimitKind.KIOSK_NEW_CODES, 6, timedelta(minutes=1))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    kiosk: Kiosk
+    token: str  # goes into the link once; only its hash is stored
+    expires_at: datetime
+
+
+def check_kiosk_fields(name: str, printer: str, allowed_printers: list[str],
+                       current_printer: str | None = None) -> tuple[str, str]:
+    """A kiosk's name and printer as typed; a printer must be one the operator
+    lists (or the one it already has)."""
+    problems = []
+    name = " ".join((name or "").split())
+    if not name or len(name) > MAX_NAME:
+        problems.append(Problem(SettingProblem.NAME, {"limit": MAX_NAME}))
+    printer = (printer or "").strip()
+    if printer != current_printer and printer not in allowed_printers:
+        problems.append(Problem(SettingProblem.PRINTER, {"value": printer[:40]}))
+    if problems:
+        raise SettingsRefused.of(problems)
+    return name, printer
+
+
+def enrol_kiosk(session: Session, *, library_id: int, name: str, actor: Actor, now: datetime,
+                printer: str = "browser", kiosk_id: int | None = None) -> Enrolment:
+    """A new kiosk, or a fresh link for an existing one (its old browser stops working
+    once the new link is used)."""
+    token = secrets.token_urlsafe(24)
+    if kiosk_id is None:
+        kiosk = Kiosk(library_id=library_id, name=name, printer=printer, created_at=now)
+        session.add(kiosk)
+    else:
+        kiosk = session.get(Kiosk, kiosk_id)
+    kiosk.enrol_token_hash = _hash(token)
+    kiosk.enrol_expires_at = now + ENROL_LINK_VALID
+    kiosk.revoked_at = None
+    session.flush()
+    record_event(session, kind=EventKind.KIOSK_ENROL_LINK, actor=actor, library_id=library_id, now=now,
+                 kiosk_id=kiosk.id, name=kiosk.name)
+    return Enrolment(kiosk=kiosk, token=token, expires_at=kiosk.enrol_expires_at)
+
+
+def kiosk_for_link(session: Session, token: str, now: datetime) -> Kiosk | None:
+    """The kiosk a valid, unused link would enrol (nothing changes)."""
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.enrol_token_hash == _hash(token)))
+    if kiosk is None or kiosk.revoked_at is not None or kiosk.enrol_expires_at < now:
+        return None
+    return kiosk
+
+
+def redeem_link(session: Session, token: str, now: datetime) -> Kiosk | None:
+    """The kiosk the link enrols, once; None for a used, expired or unknown link."""
+    kiosk = kiosk_for_link(session, token, now)
+    if kiosk is None:
+        return None
+    kiosk.enrol_token_hash = None
+    kiosk.enrol_expires_at = None
+    kiosk.device_nonce = secrets.token_hex(16)
+    kiosk.enrolled_at = now
+    record_event(session, kind=EventKind.KIOSK_ENROLLED, actor=Actor.kiosk(kiosk.id), library_id=kiosk.library_id,
+                 now=now, kiosk_id=kiosk.id)
+    return kiosk
+
+
+def enrolled_kiosk(session: Session, kiosk_id: int, nonce: str) -> Kiosk | None:
+    """The kiosk a browser's cookie names, if it is still enrolled and not revoked."""
+    kiosk = session.get(Kiosk, kiosk_id)
+    if kiosk is None or kiosk.revoked_at is not None or not kiosk.device_nonce:
+        return None
+    return kiosk if secrets.compare_digest(kiosk.device_nonce, nonce) else None
+
+
+def change_kiosk(session: Session, kiosk_id: int, *, name: str, printer: str, actor: Actor, now: datetime) -> None:
+    kiosk = session.get(Kiosk, kiosk_id)
+    kiosk.name, kiosk.printer = name, printer
+    record_event(session, kind=EventKind.KIOSK_CHANGED, actor=actor, library_id=kiosk.library_id, now=now,
+                 kiosk_id=kiosk.id, name=name, printer=printer)
+
+
+def revoke_kiosk(session: Session, kiosk_id: int, actor: Actor, now: datetime) -> None:
+    kiosk = session.get(Kiosk, kiosk_id)
+    kiosk.revoked_at = now
+    kiosk.device_nonce = None
+    kiosk.enrol_token_hash = None
+    record_event(session, kind=EventKind.KIOSK_REVOKED, actor=actor, library_id=kiosk.library_id, now=now,
+                 kiosk_id=kiosk.id)
+
+
+# -- a card at the kiosk ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scan:
+    """What a card scanned at a kiosk gave: a result, or a pause until a moment."""
+
+    result: IssueResult | None = None
+    paused_until: datetime | None = None
+
+
+def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> Scan:
+    """The kiosk's one step (inside a unit of work): the pause checked, the card
+    issued for, the attempt counted, all in one transaction."""
+    # One scan per kiosk at a time, so parallel requests cannot pass the pause.
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
+    subject = str(kiosk.id)
+    until = first_block(session, [(REFUSED_CARDS, subject), (NEW_CODES, subject)], now)
+    if until is not None:
+        record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id),
+                     library_id=kiosk.library_id, now=now)
+        return Scan(paused_until=until)
+    library_slug = session.scalar(select(Library.slug).where(Library.id == kiosk.library_id))
+    result = issue_code(session, library_slug=library_slug, card_number=card, channel=Channel.KIOSK,
+                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper)
+    if result.outcome is Outcome.CARD_REFUSED:
+        record_hit(session, REFUSED_CARDS, subject, now)
+    elif result.outcome is Outcome.ISSUED:
+        record_hit(session, NEW_CODES, subject, now)
+    return Scan(result=result)
+
+
+def record_print_failure(session: Session, *, kiosk_id: int, library_id: int, issuance_id: int, error: str,
+                         now: datetime) -> None:
+    """The slip did not print; the issuance stands (the reader asks at the desk)."""
+    record_event(session, kind=EventKind.PRINT_FAILED, actor=Actor.kiosk(kiosk_id), library_id=library_id,
+                 now=now, issuance_id=issuance_id, error=error[:300])

@@ -1,0 +1,208 @@
+"""Pools of codes: an import checked against what is already stored and stored all
+or nothing, and what is left of each pool."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Iterable
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.orm import Session
+
+from kiosk.domain.actors import Actor
+from kiosk.domain.clock import local_day
+from kiosk.domain.consortium import service_end
+from kiosk.domain.events import EventKind, record_event
+from kiosk.domain.pool_files import ImportProblem, ImportRefused, PreparedPool
+from kiosk.storage.models import Code, CodeStatus, Library, Platform, Pool
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    library: str
+    platform: str
+    valid_from: date
+    valid_until: date
+    count: int
+    filename: str
+    sha256: str
+    code_column: str
+    pool_id: int | None = None
+    sample: list[str] = field(default_factory=list)
+
+
+# -- checking against the database and storing --------------------------------
+
+def _pool_details(pool: Pool, library: Library) -> dict:
+    """What a refusal may say of an earlier pool: everything for the library's own,
+    nothing for another library's (its files and staff are not this admin's)."""
+    if pool.library_id != library.id:
+        return {"other_library": True}
+    return {
+        "filename": pool.source_filename,
+        "library": pool.library.slug,
+        "imported_at": pool.imported_at,
+        "imported_by": pool.imported_by,
+        "valid_from": pool.valid_from,
+        "valid_until": pool.valid_until,
+    }
+
+
+def _check_against_database(session: Session, library: Library, platform: Platform,
+                            prepared: PreparedPool) -> None:
+    earlier = session.scalar(
+        select(Pool).where(Pool.platform_id == platform.id, Pool.source_sha256 == prepared.sha256)
+    )
+    if earlier is not None:
+        raise ImportRefused(ImportProblem.SAME_FILE, **_pool_details(earlier, library))
+
+    row_of = dict(zip(prepared.codes, prepared.rows))
+    for chunk in _chunks(prepared.codes, 500):
+        existing = session.execute(
+            select(Code.value, Pool)
+            .join(Pool, Code.pool_id == Pool.id)
+            .where(Code.platform_id == platform.id, Code.value.in_(chunk))
+            .limit(1)
+        ).first()
+        if existing is not None:
+            value, pool = existing
+            raise ImportRefused(
+                ImportProblem.CODE_EXISTS, code=value, row=row_of[value], **_pool_details(pool, library)
+            )
+
+    valid_from, valid_until = prepared.window
+    overlapping = session.scalar(
+        select(Pool).where(
+            Pool.library_id == library.id,
+            Pool.platform_id == platform.id,
+            Pool.valid_from <= valid_until,
+            Pool.valid_until >= valid_from,
+            # The same window again is a top-up of that month's pool: allowed.
+            ~((Pool.valid_from == valid_from) & (Pool.valid_until == valid_until)),
+        ).limit(1)
+    )
+    if overlapping is not None:
+        raise ImportRefused(ImportProblem.WINDOW_OVERLAP, **_pool_details(overlapping, library))
+
+    ends = service_end(session)
+    if ends and valid_from > ends:
+        raise ImportRefused(ImportProblem.AFTER_SERVICE_END, service_end=ends)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _report(library: Library, platform: Platform, prepared: PreparedPool, pool_id: int | None) -> ImportReport:
+    return ImportReport(library=library.slug, platform=platform.slug, valid_from=prepared.valid_from,
+                        valid_until=prepared.valid_until, count=len(prepared.codes), filename=prepared.filename,
+                        sha256=prepared.sha256, code_column=prepared.code_column, pool_id=pool_id,
+                        sample=prepared.codes[:3])
+
+
+def preview_pool(session: Session, *, library_id: int, platform_id: int, prepared: PreparedPool) -> ImportReport:
+    """What importing the file would do, with every check; writes nothing."""
+    library, platform = session.get(Library, library_id), session.get(Platform, platform_id)
+    _check_against_database(session, library, platform, prepared)
+    return _report(library, platform, prepared, None)
+
+
+def import_pool(session: Session, *, library_id: int, platform_id: int, prepared: PreparedPool, actor: Actor,
+                now: datetime) -> ImportReport:
+    """Store a prepared file as a pool, all or nothing (inside a unit of work).
+    Raises ImportRefused; a race lost to another import of the same codes ends in
+    the unit of work's retry, which finds and names that import."""
+    # One import per library at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises): two overlapping windows could otherwise both pass the checks.
+    library = session.scalar(select(Library).where(Library.id == library_id).with_for_update())
+    platform = session.get(Platform, platform_id)
+    _check_against_database(session, library, platform, prepared)
+    pool = Pool(
+        library_id=library.id,
+        platform_id=platform.id,
+        valid_from=prepared.valid_from,
+        valid_until=prepared.valid_until,
+        code_count=len(prepared.codes),
+        source_filename=prepared.filename,
+        source_sha256=prepared.sha256,
+        imported_by=actor.label,
+        imported_at=now,
+    )
+    session.add(pool)
+    session.flush()
+    session.execute(
+        insert(Code),
+        [{"pool_id": pool.id, "platform_id": platform.id, "value": code, "status": CodeStatus.AVAILABLE.value}
+         for code in prepared.codes],
+    )
+    record_event(session, kind=EventKind.IMPORT, actor=actor, library_id=library.id, now=now,
+                 pool_id=pool.id, filename=prepared.filename, sha256=prepared.sha256, count=len(prepared.codes),
+                 valid_from=prepared.valid_from, valid_until=prepared.valid_until)
+    return _report(library, platform, prepared, pool.id)
+
+
+# -- what is left -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PoolSummary:
+    pool_id: int
+    library: str
+    platform: str
+    valid_from: date
+    valid_until: date
+    total: int
+    issued: int
+    void: int
+    left: int
+    expired: int
+    source_filename: str
+    imported_at: datetime
+
+    def as_json(self) -> dict:
+        data = dict(self.__dict__)
+        for key in ("valid_from", "valid_until", "imported_at"):
+            data[key] = data[key].isoformat()
+        return data
+
+
+def pool_summaries(session: Session, now: datetime, library_id: int | None = None) -> list[PoolSummary]:
+    """Counts per pool. Codes not issued by the end of the window are expired:
+    derived from today's date, never stored, so no nightly job can be missed."""
+    counts = (
+        select(
+            Code.pool_id,
+            func.sum(case((Code.status == CodeStatus.AVAILABLE.value, 1), else_=0)).label("available"),
+            func.sum(case((Code.status == CodeStatus.ISSUED.value, 1), else_=0)).label("issued"),
+            func.sum(case((Code.status == CodeStatus.VOID.value, 1), else_=0)).label("void"),
+        )
+        .group_by(Code.pool_id)
+        .subquery()
+    )
+    query = (
+        select(Pool, Library, Platform, counts.c.available, counts.c.issued, counts.c.void)
+        .join(Library, Pool.library_id == Library.id)
+        .join(Platform, Pool.platform_id == Platform.id)
+        .join(counts, counts.c.pool_id == Pool.id)
+        .order_by(Library.slug, Pool.valid_from, Pool.imported_at, Pool.id)
+    )
+    if library_id is not None:
+        query = query.where(Pool.library_id == library_id)
+    summaries = []
+    for pool, library, platform, available, issued, void in session.execute(query):
+        over = local_day(now, library.timezone) > pool.valid_until
+        summaries.append(PoolSummary(
+            pool_id=pool.id,
+            library=library.slug,
+            platform=platform.slug,
+            valid_from=pool.valid_from,
+            valid_until=pool.valid_until,
+            total=pool.code_count,
+            issued=int(issued),
+            void=int(void),
+            left=0 if over else int(available),
+            expired=int(available) if over else 0,
+            source_filename=pool.source_filename,
+            imported_at=pool.imported_at,
+        ))
+    return summaries

@@ -1,0 +1,121 @@
+"""Engine set-up that the app, the CLI, the tests and the benchmarks share.
+
+Every write runs in one place: run_in_transaction(session, work). It begins a
+transaction of its own, runs work(session), commits, and tries again when another
+transaction won a race (a unique index) or the database was busy. Domain
+functions only add to the session; they never commit.
+
+SQLite: WAL, foreign keys on, a busy timeout, synchronous=FULL (a code on a
+reader's slip must survive a power cut). A write transaction begins with BEGIN
+IMMEDIATE: it takes the write lock before its first read, so two kiosks can never
+read the same free code, and no transaction can fail halfway because another
+wrote since it read (SQLITE_BUSY_SNAPSHOT, which no timeout cures). Reads outside
+run_in_transaction begin DEFERRED and never wait for the write lock.
+"""
+from __future__ import annotations
+
+import sqlite3
+import weakref
+from typing import Callable, TypeVar
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+MAX_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+class DatabaseBusy(RuntimeError):
+    """The database stayed locked or kept failing: nothing was changed; try again."""
+
+
+def run_in_transaction(session: Session, work: Callable[[Session], T]) -> T:
+    """The one unit of work: work(session) in a write transaction of its own,
+    committed; retried when another transaction won a race or the database was
+    busy. Any exception rolls everything back, so a refusal raised by the domain
+    leaves nothing behind. Whatever the session was reading before ends first."""
+    last_error: Exception | None = None
+    for _attempt in range(MAX_ATTEMPTS):
+        session.rollback()
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except IntegrityError as exc:
+            # E.g. the same reader was served by another kiosk a moment ago.
+            session.rollback()
+            last_error = exc
+        except OperationalError as exc:
+            session.rollback()
+            if not is_busy(exc):
+                raise
+            last_error = exc
+        except BaseException:
+            session.rollback()
+            raise
+    if isinstance(last_error, IntegrityError):
+        raise last_error  # not a race that a retry settles: a real conflict
+    raise DatabaseBusy("the database is busy; nothing was changed") from last_error
+_configured: weakref.WeakSet = weakref.WeakSet()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A lock, a timeout or a serialisation failure: nothing was done; try again."""
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).lower()
+    return ("locked" in text or "busy" in text
+            or getattr(orig, "sqlstate", None) in ("40001", "40P01", "55P03", "57014"))
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people write (postgres://, postgresql://) and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def configure_engine(engine: Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    if engine.dialect.name != "sqlite" or engine in _configured:
+        return engine
+    _configured.add(engine)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def schema_is_current(engine: Engine, migrations_dir: str) -> bool:
+    """True when the database has every migration applied."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config(migrations_dir)).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
+def _alembic_config(migrations_dir: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", migrations_dir)
+    return config

@@ -1,0 +1,308 @@
+"""The database: consortium, libraries, platforms, pools of codes, issuances,
+reader registry, staff, kiosks and the event log (DESIGN.md §3).
+
+Invariants the database itself enforces, so no code path can break them:
+a code is unique per platform; a code is issued at most once (one issuance per
+code); a reader has at most one live issuance per library, platform and window.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    types,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from kiosk.domain.clock import DEFAULT_TIMEZONE
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(types.TypeDecorator):
+    """Stores moments as naive UTC (SQLite keeps no zone) and returns them aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a moment in UTC is expected")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CodeStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    ISSUED = "issued"
+    VOID = "void"
+
+
+class Channel(enum.StrEnum):
+    KIOSK = "kiosk"
+    DESK = "desk"
+    API = "api"
+
+
+class Role(enum.StrEnum):
+    DESK = "desk"
+    LIBRARY_ADMIN = "library_admin"
+    CONSORTIUM_ADMIN = "consortium_admin"
+
+
+class CardCheckKind(enum.StrEnum):
+    FORMAT = "format"
+    REGISTRY = "registry"
+
+
+def _values(enum_cls: type[enum.Enum]) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class Consortium(Base):
+    """One row: the deployment's consortium (or single library) settings."""
+
+    __tablename__ = "consortium"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    service_end: Mapped[date | None] = mapped_column(Date)
+    # An HMAC made with the reader-key pepper: a different pepper (a lost or new
+    # instance folder) would silently make every reader new, so the app refuses it.
+    pepper_check: Mapped[str | None] = mapped_column(String(64))
+
+
+class Platform(Base):
+    __tablename__ = "platforms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    activation_url: Mapped[str] = mapped_column(String(300))
+
+
+class Library(Base):
+    __tablename__ = "libraries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slip_header: Mapped[str | None] = mapped_column(String(300))
+    timezone: Mapped[str] = mapped_column(String(60), default=DEFAULT_TIMEZONE)
+    card_check: Mapped[str] = mapped_column(String(20), default=CardCheckKind.FORMAT.value)
+    card_pattern: Mapped[str | None] = mapped_column(String(200))
+    card_check_digit: Mapped[str | None] = mapped_column(String(20))
+    low_pool_percent: Mapped[int] = mapped_column(Integer, default=10)
+    kiosk_idle_seconds: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # The desk's printer, in the kiosks' notation (printing.printers).
+    desk_printer: Mapped[str] = mapped_column(String(300), default="browser", server_default="browser")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(f"card_check IN ({_values(CardCheckKind)})", name="card_check_kind"),
+    )
+
+
+class Pool(Base):
+    """One library's codes for one platform and one validity window (inclusive)."""
+
+    __tablename__ = "pools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    code_count: Mapped[int] = mapped_column(Integer)
+    source_filename: Mapped[str] = mapped_column(String(300))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    imported_by: Mapped[str] = mapped_column(String(120))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    library: Mapped[Library] = relationship()
+    platform: Mapped[Platform] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("platform_id", "source_sha256", name="uq_pools_platform_file"),
+        CheckConstraint("valid_until >= valid_from", name="window_order"),
+    )
+
+
+class Code(Base):
+    __tablename__ = "codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id"))
+    # Kept beside pool_id so the database can hold codes unique per platform.
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    value: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default=CodeStatus.AVAILABLE.value)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    pool: Mapped[Pool] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("platform_id", "value", name="uq_codes_platform_value"),
+        CheckConstraint(f"status IN ({_values(CodeStatus)})", name="status"),
+        Index("ix_codes_pool_status", "pool_id", "status", "id"),
+    )
+
+
+class Kiosk(Base):
+    """A browser enrolled by a library admin to issue without a staff login."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Where its slips go: "browser", "cups:QUEUE", "escpos-tcp:HOST[:PORT]",
+    # "escpos-usb:VENDOR:PRODUCT" or "escpos-file:PATH" (printing.printers).
+    printer: Mapped[str] = mapped_column(String(300), default="browser", server_default="browser")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The one-time enrolment link: only its hash is kept, until it is used.
+    enrol_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrol_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Changes at every enrolment, so an older browser's cookie stops working.
+    device_nonce: Mapped[str | None] = mapped_column(String(32))
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    library: Mapped[Library] = relationship()
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    # None only for a consortium admin, who serves every library.
+    library_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Bumped when the password changes or the account is disabled: older sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    library: Mapped[Library | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_values(Role)})", name="role"),
+        CheckConstraint(
+            "library_id IS NOT NULL OR role = 'consortium_admin'", name="library_unless_consortium"
+        ),
+    )
+
+
+class Issuance(Base):
+    """A code handed to a reader. Voiding (a faulty code) ends it being live."""
+
+    __tablename__ = "issuances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id"), unique=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    reader_key: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[date] = mapped_column(Date)
+    window_end: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(120))
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    print_count: Mapped[int] = mapped_column(Integer, default=1)
+    # The card's last characters ("5678"), so staff can tell readers apart on screen.
+    card_hint: Mapped[str | None] = mapped_column(String(8))
+    # Staff's note, e.g. a proxy collecting for a reader with a disability.
+    note: Mapped[str | None] = mapped_column(Text)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    code: Mapped[Code] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(f"channel IN ({_values(Channel)})", name="channel"),
+        # The rule "one code per reader per window", held by the database itself.
+        Index(
+            "uq_issuances_live_reader_window",
+            "library_id",
+            "platform_id",
+            "reader_key",
+            "window_start",
+            unique=True,
+            sqlite_where=text("voided_at IS NULL"),
+            postgresql_where=text("voided_at IS NULL"),
+        ),
+        Index("ix_issuances_library_issued_at", "library_id", "issued_at"),
+    )
+
+
+class CardRecord(Base):
+    """A valid card from the library system's export, known only by its reader key."""
+
+    __tablename__ = "card_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    reader_key: Mapped[str] = mapped_column(String(64))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    blocked: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        UniqueConstraint("library_id", "reader_key", name="uq_card_records_library_reader"),
+    )
+
+
+class Event(Base):
+    """Append-only log: who did what, for the question "who got this code?"."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    library_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class LimitHit(Base):
+    """One counted attempt against a rate limit (kiosk.domain.limits)."""
+
+    __tablename__ = "limit_hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_limit_hits_kind_subject_at", "kind", "subject", "at"),)

@@ -1,0 +1,37 @@
+"""What the admin panel's areas share: the page renderer, the month in a query,
+the printers an admin may choose."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import abort, current_app, render_template, request
+
+from kiosk.domain.clock import local_day, month_window, parse_month, utcnow
+
+
+def page(template: str, status: int = 200, **context):
+    return render_template(template, **context), status
+
+
+def printer_choices() -> list[str]:
+    """What a library admin may pick: the browser, and the printers the operator
+    listed in PRINTERS (config.py). A free-form setting would let an admin make the
+    server write to any file or connect to any host."""
+    return ["browser", *current_app.config.get("PRINTERS", [])]
+
+
+def month_arg() -> tuple[date, date]:
+    text = request.args.get("month")
+    if text:
+        try:
+            return parse_month(text)
+        except ValueError:
+            abort(400)
+    today = local_day(utcnow())
+    return month_window(today.year, today.month)
+
+
+def previous_month_start() -> date:
+    """Reports are made for the month that has just ended."""
+    first, _last = month_arg()
+    return month_window(*(first - timedelta(days=1)).timetuple()[:2])[0]

@@ -1,0 +1,143 @@
+"""The self-service kiosk: card scan → code on screen and on the printed slip.
+
+One page; every screen is a fragment swapped into #screen by htmx. Without
+JavaScript the same URLs answer with the whole page."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.exc import OperationalError
+
+from kiosk.app.extensions import db
+from kiosk.app.units import pepper, write
+from kiosk.domain.clock import utcnow
+from kiosk.domain.issuing import Outcome
+from kiosk.domain.kiosks import enrolled_kiosk, kiosk_for_link, record_print_failure, redeem_link, scan_card
+from kiosk.storage.database import DatabaseBusy, is_busy
+from kiosk.storage.models import Kiosk
+from kiosk.web.fragments import render_part
+from kiosk.wording.languages import language_from
+from kiosk.wording.messages import CARD_REFUSALS
+from kiosk.wording.slips import slip_for_issuance
+from printing.barcodes import qr_svg
+from printing.printers import print_slip_with
+
+bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
+
+COOKIE = "kodomat_kiosk"
+COOKIE_YEARS = 10
+
+
+def _cookie_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kiosk-device")
+
+
+def current_kiosk() -> Kiosk | None:
+    try:
+        data = _cookie_signer().loads(request.cookies.get(COOKIE, ""))
+        return enrolled_kiosk(db.session, int(data["kiosk"]), str(data["nonce"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+@bp.before_request
+def _language() -> None:
+    g.lang = language_from(request.values.get("lang"))
+
+
+@bp.after_request
+def _no_store(response):
+    # A reader's code must not survive in the browser's cache or history.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _screen(template: str, status: int = 200, **context):
+    """The fragment alone for htmx, or the whole kiosk page around it."""
+    kiosk = context.pop("kiosk") if "kiosk" in context else current_kiosk()
+    context.setdefault("idle_seconds", kiosk.library.kiosk_idle_seconds if kiosk else 30)
+    context.update(screen=template, Outcome=Outcome)
+    return render_part(template, "kiosk/page.html", status, page_context={"kiosk": kiosk}, **context)
+
+
+def _require_kiosk() -> Kiosk:
+    kiosk = current_kiosk()
+    if kiosk is None:
+        abort(make_response(render_template("kiosk/not_set_up.html"), 403))
+    return kiosk
+
+
+@bp.get("/")
+@bp.get("/screen", endpoint="idle")  # the same screen; htmx asks for it by this name
+def page():
+    kiosk = _require_kiosk()
+    return _screen("kiosk/_idle.html", kiosk=kiosk)
+
+
+@bp.get("/enrol/<token>")
+def enrol_confirm(token: str):
+    # Only a press enrols: mail scanners and link previews fetch links by themselves.
+    kiosk = kiosk_for_link(db.session, token, utcnow())
+    if kiosk is None:
+        return render_template("kiosk/enrol_failed.html"), 410
+    return render_template("kiosk/enrol.html", kiosk=kiosk, token=token)
+
+
+@bp.post("/enrol/<token>")
+def enrol(token: str):
+    kiosk = write(lambda s: redeem_link(s, token, utcnow()))
+    if kiosk is None:
+        return render_template("kiosk/enrol_failed.html"), 410
+    response = redirect(url_for("kiosk.page"))
+    response.set_cookie(COOKIE, _cookie_signer().dumps({"kiosk": kiosk.id, "nonce": kiosk.device_nonce}),
+                        max_age=COOKIE_YEARS * 365 * 24 * 3600, httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+    return response
+
+
+@bp.post("/scan")
+def scan():
+    kiosk = _require_kiosk()
+    kiosk_id, library_id, printer = kiosk.id, kiosk.library_id, kiosk.printer
+    card, now = request.form.get("card", ""), utcnow()
+    try:
+        scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
+    except DatabaseBusy:
+        return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
+    if scanned.paused_until is not None:
+        seconds = max(1, int((scanned.paused_until - now).total_seconds()))
+        return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
+
+    result = scanned.result
+    if not result.has_code:
+        return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, reason=CARD_REFUSALS.get(result.reason))
+    slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
+    db.session.rollback()  # hold no database transaction while the printer takes its time
+    in_browser, error = print_slip_with(printer, slip)
+    if error:
+        # The issuance stands: the reader asks at the desk with the slip id.
+        current_app.logger.warning("kiosk %s: printer failed: %s", kiosk_id, error)
+        write(lambda s: record_print_failure(s, kiosk_id=kiosk_id, library_id=library_id,
+                                             issuance_id=result.issuance_id, error=error, now=now))
+    return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip,
+                   qr=qr_svg(slip.activation_url), print_failed=bool(error), autoprint=in_browser)
+
+
+@bp.errorhandler(OperationalError)
+def _database_busy(error):
+    if not is_busy(error):
+        raise error
+    db.session.rollback()
+    _language()
+    return _screen("kiosk/_busy.html", kiosk=None, status=503)
+
+
+@bp.errorhandler(CSRFError)
+def _stale_form(error):
+    # A form token from before a restart: start the screen again, no error page.
+    # (The CSRF check runs before this blueprint's own before_request.)
+    _language()
+    if current_kiosk() is None:
+        return render_template("kiosk/not_set_up.html"), 403
+    return _screen("kiosk/_idle.html", notice=True, status=400)

@@ -1,0 +1,65 @@
+"""From an issuance to the slip model, in the reader's language."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.domain.clock import format_date
+from kiosk.storage.models import Code, Consortium, Issuance, Library, Platform
+from printing.slip import Slip
+
+
+def slip_id(issuance_id: int) -> str:
+    """Short, typed easily at the desk: S000042."""
+    return f"S{issuance_id:06d}"
+
+
+def issuance_id_from_slip(text: str) -> int | None:
+    text = text.strip().upper()
+    return int(text[1:]) if text.startswith("S") and text[1:].isdigit() else None
+
+
+def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip:
+    issuance, code, library, platform = session.execute(
+        select(Issuance, Code, Library, Platform)
+        .join(Code, Issuance.code_id == Code.id)
+        .join(Library, Issuance.library_id == Library.id)
+        .join(Platform, Issuance.platform_id == Platform.id)
+        .where(Issuance.id == issuance_id)
+    ).one()
+    service_end = session.scalar(select(Consortium.service_end).limit(1))
+    # The code must be activated by its window's end, and never after the service.
+    activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
+    issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
+    with force_locale(language):
+        if service_end:
+            access = gettext("Dostęp: 30 dni od aktywacji, najpóźniej do %(date)s.",
+                             date=format_date(service_end))
+        else:
+            access = gettext("Dostęp: 30 dni od aktywacji.")
+        return Slip(
+            language=language,
+            header=library.slip_header or library.name,
+            platform=platform.name,
+            title=gettext("Twój kod %(platform)s", platform=platform.name),
+            code=code.value,
+            activation_url=platform.activation_url,
+            warning=gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
+                            "odebrać osobiście w bibliotece.", date=format_date(activate_by)),
+            steps_title=gettext("Jak zacząć:"),
+            steps=(
+                gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),
+                gettext("Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, "
+                        "który przyjdzie e-mailem) i hasło."),
+                gettext("Pobierz darmową aplikację %(platform)s: iOS, Android, Windows — telefony, "
+                        "tablety, czytniki.", platform=platform.name),
+            ),
+            access_note=access,
+            issued_line=gettext("Wydano %(when)s · wydruk %(slip)s",
+                                when=issued.strftime("%d.%m.%Y %H:%M"), slip=slip_id(issuance.id)),
+            slip_id=slip_id(issuance.id),
+        )
+
