@@ -13,10 +13,11 @@ from kiosk.domain.kiosks import enrol_kiosk, revoke_kiosk
 from kiosk.storage.models import Event, Issuance
 
 
-def scan(client, card, lang="pl", htmx=True):
+def scan(client, card, lang="pl", htmx=True, entry="scan"):
+    """A card at the kiosk: scanned at the reader by default (kiosk.js says so), or typed."""
     headers = {"HX-Request": "true"} if htmx else {}
-    return client.post("/kiosk/scan", data={"card": card, "lang": lang, "csrf_token": token_of(client, "/kiosk/")},
-                       headers=headers)
+    return client.post("/kiosk/scan", data={"card": card, "lang": lang, "entry": entry,
+                                            "csrf_token": token_of(client, "/kiosk/")}, headers=headers)
 
 
 def issuances() -> int:

@@ -62,7 +62,7 @@ def test_a_reprint_is_counted_and_logged_the_same_way_through_every_channel(app,
     desk_client, user, _ = signed_in(app, "desk", library)
     first = issue(app, "12345678", utcnow(), library="aaa")
 
-    post(kiosk_client, "/kiosk/scan", {"card": "12345678"}, token_from="/kiosk/")
+    post(kiosk_client, "/kiosk/scan", {"card": "12345678", "entry": "scan"}, token_from="/kiosk/")
     post(desk_client, "/desk/aaa/issue", {"card": "12345678"}, token_from="/desk/aaa/")
     post(desk_client, f"/desk/aaa/reprint/{first.issuance_id}", token_from="/desk/aaa/")
     cli = kiosk(runner, "slip", first.code, "-o", str(tmp_path / "again.pdf"))
@@ -179,3 +179,69 @@ def test_the_kiosk_pause_is_kept_apart_from_the_event_log(app, enrolled_kiosk):
     assert "Kiosk przyjmie kartę znowu za" in paused.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Issuance)) == 0
     assert db.session.scalar(select(func.count()).select_from(LimitHit)) == 5
+
+
+def test_the_import_button_says_polish_plurals(app, signed_in_admin):
+    library = make_library("aaa")
+    client = signed_in_admin(library)
+    month = f"{this_month()[0]:%Y-%m}"
+    said = {}
+    for count in (1, 3, 5, 22):
+        preview = post(client, "/admin/aaa/import", {"month": month, "file": (__import__("io").BytesIO(
+            panel_file(codes(f"N{count}X", count))), "kody.xlsx")}, token_from="/admin/aaa/import",
+            content_type="multipart/form-data")
+        said[count] = preview.get_data(as_text=True)
+
+    assert "Importuj 1 kod<" in said[1] and "Importuj 3 kody<" in said[3]
+    assert "Importuj 5 kodów<" in said[5] and "Importuj 22 kody<" in said[22]
+
+
+def test_after_the_service_end_no_channel_prints_a_code_again(app, runner, tmp_path, signed_in_desk):
+    from kiosk.domain.consortium import consortium
+
+    library = make_library("aaa")
+    make_pool(library, codes("END", 2), this_month())
+    first = issue(app, "12345678", utcnow(), library="aaa")
+    yesterday = (utcnow() - timedelta(days=1)).date()
+    write(lambda s: setattr(consortium(s), "service_end", yesterday))
+    client = signed_in_desk(library)
+
+    again = issue(app, "12345678", utcnow(), library="aaa")
+    desk_issue = post(client, "/desk/aaa/issue", {"card": "12345678"}, token_from="/desk/aaa/")
+    desk_reprint = post(client, f"/desk/aaa/reprint/{first.issuance_id}", token_from="/desk/aaa/")
+    cli = kiosk(runner, "slip", first.code, "-o", str(tmp_path / "late.pdf"))
+
+    ended = "Usługa się zakończyła: kodów nie drukuje się już ponownie ani nie wymienia."
+    assert again.outcome.value == "service_ended" and again.code is None
+    assert first.code not in desk_issue.get_data(as_text=True)
+    assert desk_reprint.status_code == 409 and ended in desk_reprint.get_data(as_text=True)
+    assert cli.exit_code == 1 and ended in cli.output and not (tmp_path / "late.pdf").exists()
+    assert db.session.scalar(select(Issuance.print_count)) == 1
+
+
+def test_a_database_locked_by_another_program_is_retried_then_said_busy(tmp_path):
+    import sqlite3
+
+    import pytest
+    from flask_migrate import upgrade
+
+    from kiosk import create_app
+    from kiosk.storage.database import DatabaseBusy, run_in_transaction
+
+    path = tmp_path / "busy.db"
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                      "SQLITE_BUSY_TIMEOUT_MS": 100})
+    ran = []
+    with app.app_context():
+        upgrade()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseBusy):
+                run_in_transaction(db.session, lambda s: ran.append(1))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert run_in_transaction(db.session, lambda s: ran.append(2) or "done") == "done"
+        db.engine.dispose()
+    assert ran == [2]

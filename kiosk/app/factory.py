@@ -82,6 +82,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def waitress_options(app: Flask) -> dict:
+    """How `kiosk serve` runs waitress: a body past the request limit is refused
+    before it is read (Flask alone would refuse it only once it had it)."""
+    return {"max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 64 * 1024}
+
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"

@@ -16,6 +16,17 @@ from kiosk.domain.clock import format_date, parse_month, utcnow
 from kiosk.wording.languages import LANGUAGES
 
 
+def read_upload(file: Path) -> bytes:
+    """The file's bytes, if it is not past the size any upload may have: a file of
+    hundreds of megabytes is refused before it is read."""
+    from kiosk.domain.pool_files import ImportProblem, ImportRefused
+    from kiosk.domain.spreadsheets import MAX_FILE_BYTES
+
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise ImportRefused(ImportProblem.TOO_LARGE, limit_mb=MAX_FILE_BYTES // (1024 * 1024))
+    return file.read_bytes()
+
+
 @main.command("import-codes")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
@@ -29,7 +40,7 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
     """Importuje pulę kodów z pliku XLSX, XLS lub CSV z panelu platformy."""
     from kiosk.domain.pool_files import ImportRefused, prepare_pool
     from kiosk.domain.pools import import_pool, preview_pool
-    from kiosk.wording.messages import codes_imported
+    from kiosk.wording.messages import codes_imported, codes_would_import
 
     if month and (valid_from or valid_until):
         raise click.UsageError("podaj --month albo --valid-from/--valid-until, nie oba")
@@ -47,7 +58,7 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
     library_id, platform_id, platform_name, actor = library.id, platform.id, platform.name, cli_actor()
     db.session.rollback()  # read the file outside any transaction
     try:
-        prepared = prepare_pool(file.read_bytes(), file.name, window)
+        prepared = prepare_pool(read_upload(file), file.name, window)
         if dry_run:
             report = preview_pool(db.session, library_id=library_id, platform_id=platform_id, prepared=prepared)
         else:
@@ -55,8 +66,8 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
                                                  prepared=prepared, actor=actor, now=utcnow()))
     except ImportRefused as refused:
         refuse_because(refused, f"Odrzucono {file.name}: ")
-    head = "Próba, nic nie zapisano: " if dry_run else ""
-    click.echo(f"{head}{codes_imported(report.count, report.valid_from, report.valid_until)} "
+    said = (codes_would_import if dry_run else codes_imported)(report.count, report.valid_from, report.valid_until)
+    click.echo(f"{said} "
                f"Platforma {platform_name}, biblioteka {report.library}; plik {report.filename}, "
                f"kolumna {report.code_column}, SHA-256 {report.sha256[:12]}…")
     if dry_run:
@@ -79,7 +90,7 @@ def import_cards_command(file: Path, library_slug) -> None:
     pattern, check_digit = library.card_pattern, library.card_check_digit
     db.session.rollback()  # read the file outside any transaction
     try:
-        prepared = prepare_cards(file.read_bytes(), card_pattern=pattern, check_digit=check_digit, pepper=pepper())
+        prepared = prepare_cards(read_upload(file), card_pattern=pattern, check_digit=check_digit, pepper=pepper())
         report = write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=actor,
                                               now=utcnow()))
     except ImportRefused as refused:
@@ -163,10 +174,11 @@ def slip(code, fmt, lang, output: Path) -> None:
             raise IssuanceRefused(IssuanceRefusal.NOT_FOUND, code=code)
         printable_issuance(db.session, issuance_id, None, utcnow())
         model = slip_for_issuance(db.session, issuance_id, lang)
-        data = render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt)
+        output.write_bytes(render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt))
+        # Counted once the slip exists; a refusal in between (withdrawn meanwhile) removes it.
         write(lambda s: reprint(s, issuance_id=issuance_id, library_id=None, actor=actor, channel=Channel.DESK,
                                 now=utcnow(), format=fmt))
     except IssuanceRefused as refused:
+        output.unlink(missing_ok=True)
         refuse_because(refused, f"Kod {code}: ")
-    output.write_bytes(data)
     click.echo(f"Zapisano wydruk {model.slip_id} ({fmt}) do {output}.")

@@ -7,17 +7,15 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from kiosk.app.extensions import db
+from kiosk.app.links import enrol_url, public_url
 from kiosk.app.units import write
 from kiosk.cli import cli_actor, library_named, main, refuse, refuse_because
 from kiosk.domain.cards import CHECK_DIGITS
 from kiosk.domain.clock import format_date, format_moment, utcnow
-from kiosk.storage.models import CardCheckKind, Role
-
-
-def enrol_url(token: str) -> str:
-    return current_app.config["KIOSK_BASE_URL"].rstrip("/") + f"/kiosk/enrol/{token}"
+from kiosk.storage.models import CardCheckKind, Platform, Role
 
 
 @main.command("add-library")
@@ -65,7 +63,8 @@ def consortium_settings(name, service_end, activation_url, platform) -> None:
     except SettingsRefused as refused:
         refuse_because(refused, "Nic nie zapisano: ")
     end = format_date(settings.service_end) if settings.service_end else "nie ustawiono"
-    click.echo(f"{settings.name}; koniec usługi: {end}; {platform}: {settings.activation_url}")
+    platform_name = db.session.scalar(select(Platform.name).where(Platform.slug == platform)) or platform
+    click.echo(f"{settings.name}; koniec usługi: {end}; {platform_name}: {settings.activation_url}")
 
 
 @main.command("create-user")
@@ -100,8 +99,7 @@ def demo() -> None:
     if token:
         click.echo(f"Kiosk demonstracyjny: otwórz {enrol_url(token)}")
         password = demo_admin_password(db.session, now=utcnow())
-        base = current_app.config["KIOSK_BASE_URL"].rstrip("/")
-        click.echo(f"Stanowisko i panel: {base}/login — użytkownik {DEMO_ADMIN}, hasło {password}")
+        click.echo(f"Stanowisko i panel: {public_url('/login')} — użytkownik {DEMO_ADMIN}, hasło {password}")
 
 
 @main.command("enroll-kiosk")
@@ -112,13 +110,19 @@ def demo() -> None:
 @with_appcontext
 def enroll_kiosk(library_slug, name, printer) -> None:
     """Dopisuje kiosk i wypisuje jednorazowy link, który trzeba otworzyć na kiosku."""
-    from kiosk.domain.kiosks import enrol_kiosk
+    from kiosk.domain.kiosks import check_kiosk_fields, enrol_kiosk
+    from kiosk.domain.settings import SettingsRefused
     from printing.printers import PrinterSettingError, printer_from_setting
 
     try:
         printer_from_setting(printer)
     except PrinterSettingError as exc:
         raise click.BadParameter(str(exc), param_hint="--printer")
+    try:
+        # The operator may name any printer here; the panel only those in PRINTERS.
+        name, printer = check_kiosk_fields(name, printer, allowed_printers=[printer])
+    except SettingsRefused as refused:
+        refuse_because(refused)
     library_id, actor = library_named(library_slug).id, cli_actor()
     enrolment = write(lambda s: enrol_kiosk(s, library_id=library_id, name=name, printer=printer, actor=actor,
                                             now=utcnow()))
@@ -136,7 +140,7 @@ def serve(host, port, threads) -> None:
     from waitress import serve as waitress_serve
 
     from kiosk import create_app
-    from kiosk.app.factory import MIGRATIONS
+    from kiosk.app.factory import MIGRATIONS, waitress_options
     from kiosk.storage.database import schema_is_current
 
     app = create_app()
@@ -146,4 +150,4 @@ def serve(host, port, threads) -> None:
                    "uruchom najpierw `kiosk db upgrade`.")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Kodomat: http://{shown}:{port}/  (zatrzymanie: Ctrl+C)")
-    waitress_serve(app, host=host, port=port, threads=threads)
+    waitress_serve(app, host=host, port=port, threads=threads, **waitress_options(app))

@@ -4,8 +4,12 @@ Nothing here commits: callers run these in the unit of work."""
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import secrets
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -14,13 +18,22 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.domain.actors import Actor
 from kiosk.domain.events import EventKind, record_event
-from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
+from kiosk.domain.limits import Limit, LimitKind, blocked_until, first_block, hits, record_hit
 from kiosk.domain.refusals import Refused
 from kiosk.storage.models import Role, StaffUser
 
 LOGIN_WINDOW = timedelta(minutes=15)
-FAILURES_PER_NAME = Limit(LimitKind.LOGIN_FAILURES_NAME, 5, LOGIN_WINDOW)
+# A stranger's wrong passwords must never lock the real user out: failures lock only
+# the address they come from (for that name, and for every name), and failures from
+# everywhere only make the name's sign-ins slower.
+FAILURES_PER_NAME_AT_ADDRESS = Limit(LimitKind.LOGIN_FAILURES_NAME_ADDRESS, 5, LOGIN_WINDOW)
 FAILURES_PER_ADDRESS = Limit(LimitKind.LOGIN_FAILURES_ADDRESS, 30, LOGIN_WINDOW)  # one address, many names
+FAILURES_PER_NAME = Limit(LimitKind.LOGIN_FAILURES_NAME, 5, LOGIN_WINDOW)
+SLOW_SIGN_IN = timedelta(seconds=2)  # the wait for a name under attack, right password or not
+# Password hashing (scrypt) is the costly part of a sign-in: at most this many at
+# once, so a flood of sign-ins leaves the other core to the kiosks.
+HASHING = threading.BoundedSemaphore(1)
+HASHING_WAIT_SECONDS = 5
 MIN_PASSWORD = 10
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._\-]{1,79}")
 LIBRARY_ROLES = (Role.DESK, Role.LIBRARY_ADMIN)  # what a library admin may give
@@ -73,26 +86,88 @@ def create_user(session: Session, *, username: str, role: str, library_id: int |
     return user, password
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime,
-                 address: str | None = None) -> StaffUser | LoginRefusal:
+class SignInBusy(RuntimeError):
+    """Too many sign-ins are being checked at once; nothing was decided."""
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What is known before the password is checked (read, no lock held)."""
+
+    username: str
+    address: str
+    locked_until: datetime | None
+    slow: bool
+    user_id: int | None
+    password_hash: str | None
+    active: bool
+
+    @property
+    def subjects(self) -> list[tuple[Limit, str]]:
+        name = _name_key(self.username)
+        return [(FAILURES_PER_NAME_AT_ADDRESS, f"{name}@{self.address}"), (FAILURES_PER_ADDRESS, self.address),
+                (FAILURES_PER_NAME, name)]
+
+
+def _name_key(username: str) -> str:
+    """A typed user name as the limits keep it: hashed, since a password typed into
+    the name field must not be stored."""
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
+def start_sign_in(session: Session, username: str, address: str | None, now: datetime) -> SignInAttempt:
     username = (username or "").strip().lower()[:80]
-    # Lock the account's row while counting, so parallel guesses queue (PostgreSQL;
-    # SQLite's BEGIN IMMEDIATE already does) instead of all reading "4 failures".
-    session.execute(select(StaffUser.id).where(StaffUser.username == username).with_for_update())
-    limits = [(FAILURES_PER_NAME, username)] + ([(FAILURES_PER_ADDRESS, address)] if address else [])
-    if first_block(session, limits, now) is not None:
-        record_event(session, kind=EventKind.LOGIN_LOCKED, actor=Actor.sign_in(username), now=now, address=address)
-        return LoginRefusal.LOCKED
+    address = (address or "unknown")[:80]
     user = session.scalar(select(StaffUser).where(StaffUser.username == username))
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-    if not ok or user is None or not user.active:
-        for limit, subject in limits:
+    name = _name_key(username)
+    locked = first_block(session, [(FAILURES_PER_NAME_AT_ADDRESS, f"{name}@{address}"),
+                                   (FAILURES_PER_ADDRESS, address)], now)
+    slow = blocked_until(session, FAILURES_PER_NAME, name, now) is not None
+    return SignInAttempt(username, address, locked, slow, user.id if user else None,
+                         user.password_hash if user else None, bool(user and user.active))
+
+
+def password_matches(attempt: SignInAttempt, password: str) -> bool:
+    """The password checked outside any transaction, one hash at a time (SignInBusy
+    when others keep the hashing busy); slower for a name under attack."""
+    if not HASHING.acquire(timeout=HASHING_WAIT_SECONDS):
+        raise SignInBusy()
+    try:
+        if attempt.slow:
+            time.sleep(SLOW_SIGN_IN.total_seconds())
+        # A wrong name costs as long as a wrong password and tells nothing.
+        return check_password_hash(attempt.password_hash or _DUMMY_HASH, password or "")
+    finally:
+        HASHING.release()
+
+
+def finish_sign_in(session: Session, attempt: SignInAttempt, matched: bool,
+                   now: datetime) -> StaffUser | LoginRefusal:
+    """Records the outcome (inside a unit of work). Failures are counted, not
+    logged one by one; the log gets one line when an address is locked out."""
+    if attempt.locked_until is not None:
+        return LoginRefusal.LOCKED
+    if not matched or attempt.user_id is None or not attempt.active:
+        for limit, subject in attempt.subjects:
             record_hit(session, limit, subject, now)
-        record_event(session, kind=EventKind.LOGIN_FAILED, actor=Actor.sign_in(username), now=now, address=address)
+        pair = attempt.subjects[0]
+        if hits(session, *pair, now) == pair[0].count:
+            record_event(session, kind=EventKind.LOGIN_LOCKED, actor=Actor.sign_in("?"), now=now,
+                         address=attempt.address, user=attempt.username if attempt.user_id else None,
+                         failures=pair[0].count)
         return LoginRefusal.BAD_CREDENTIALS
+    user = session.get(StaffUser, attempt.user_id)
     record_event(session, kind=EventKind.LOGIN, actor=Actor.staff(user.id, user.username),
-                 library_id=user.library_id, now=now, address=address)
+                 library_id=user.library_id, now=now, address=attempt.address)
     return user
+
+
+def end_sessions(session: Session, user_id: int, now: datetime) -> None:
+    """Signing out: every session cookie of the user stops working, a copied one too."""
+    user = session.get(StaffUser, user_id)
+    user.session_version += 1
+    record_event(session, kind=EventKind.LOGOUT, actor=Actor.staff(user.id, user.username),
+                 library_id=user.library_id, now=now)
 
 
 def change_password(session: Session, user_id: int, current: str, new: str, now: datetime) -> StaffUser:

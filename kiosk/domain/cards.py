@@ -3,9 +3,11 @@ check digit) and, optionally, the registry of valid cards exported by the ILS.""
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+
+import re2
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,6 +52,63 @@ def ean_ok(number: str) -> bool:
 
 
 CHECK_DIGITS = {"luhn": luhn_ok, "ean": ean_ok}
+MAX_CARD = 64  # longer than any library card; the form fields stop there too
+
+
+class BadPattern(ValueError):
+    pass
+
+
+def _quiet() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+def _nested_repeat(items, inside: bool = False) -> bool:
+    """A repetition inside a repetition, such as (\\d+)+: harmless in RE2, the classic
+    catastrophic backtracking elsewhere, and never needed for a card number."""
+    for op, value in items:
+        name = str(op)
+        if name in _REPEATS:
+            if inside or _nested_repeat(value[2], inside=True):
+                return True
+        elif name == "SUBPATTERN":
+            if _nested_repeat(value[-1], inside):
+                return True
+        elif name == "BRANCH":
+            if any(_nested_repeat(branch, inside) for branch in value[1]):
+                return True
+    return False
+
+
+def check_card_pattern(pattern: str) -> None:
+    """Raises BadPattern for a pattern an admin may not save: one RE2 cannot run,
+    or one with nested repetition."""
+    import re._parser as sre_parse
+
+    compile_card_pattern(pattern)
+    try:
+        parsed = sre_parse.parse(pattern)
+    except Exception as exc:  # noqa: BLE001 - RE2 syntax Python does not share
+        raise BadPattern(str(exc)) from None
+    if _nested_repeat(list(parsed)):
+        raise BadPattern("nested repetition")
+
+
+@lru_cache(maxsize=256)
+def compile_card_pattern(pattern: str):
+    """A library's card pattern in RE2: matching takes time linear in the card's
+    length whatever the pattern, so no pattern an admin saves (nested repetition
+    and the like) can make a kiosk wait. Backreferences and lookarounds, which RE2
+    lacks, are refused."""
+    try:
+        return re2.compile(pattern, _quiet())
+    except re2.error as exc:
+        raise BadPattern(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -65,7 +124,13 @@ class CardVerdict:
 def check_format(card: str, pattern: str | None, check_digit: str | None) -> CardRefusal | None:
     if not card:
         return CardRefusal.EMPTY
-    if not re.fullmatch(pattern or DEFAULT_CARD_PATTERN, card):
+    if len(card) > MAX_CARD or not card.isascii() or not card.isprintable():
+        return CardRefusal.FORMAT
+    try:
+        matched = compile_card_pattern(pattern or DEFAULT_CARD_PATTERN).fullmatch(card)
+    except BadPattern:
+        matched = None  # a pattern saved before it was checked: refuse rather than guess
+    if not matched:
         return CardRefusal.FORMAT
     if check_digit and not CHECK_DIGITS[check_digit](card):
         return CardRefusal.CHECK_DIGIT

@@ -7,6 +7,15 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
+# Dates outside these years are typing mistakes (0001-01, 9999-12), and near the
+# ends of the calendar a time zone shift overflows: refuse them where they come in.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def sane(day: date) -> date:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"year {day.year} is outside {FIRST_YEAR}–{LAST_YEAR}")
+    return day
 
 
 def utcnow() -> datetime:
@@ -25,11 +34,16 @@ def month_window(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, last)
 
 
+def parse_iso_day(text: str) -> date:
+    """A day as a date field sends it (YYYY-MM-DD), within the sane years."""
+    return sane(date.fromisoformat(text.strip()))
+
+
 def parse_month(text: str) -> tuple[date, date]:
     """'2020-02' -> (2020-02-01, 2020-02-29)."""
     try:
         year, month = (int(part) for part in text.strip().split("-"))
-        return month_window(year, month)
+        return month_window(sane(date(year, month, 1)).year, month)
     except (ValueError, calendar.IllegalMonthError) as exc:
         raise ValueError(f"expected a month as YYYY-MM, got {text!r}") from exc
 
@@ -41,17 +55,18 @@ def parse_date(value: object) -> date:
     """A date from a spreadsheet cell or a command line: a date, a datetime or
     text in ISO (YYYY-MM-DD) or Polish (DD.MM.YYYY) order."""
     if isinstance(value, datetime):
-        return value.date()
+        return sane(value.date())
     if isinstance(value, date):
-        return value
+        return sane(value)
     text = str(value).strip()
     # A date with a time part, as exported by some panels: "2020-01-02 00:00:00".
     head = text.split(" ")[0].split("T")[0]
     for fmt in DATE_FORMATS:
         try:
-            return datetime.strptime(head, fmt).date()
+            parsed = datetime.strptime(head, fmt).date()
         except ValueError:
             continue
+        return sane(parsed)
     raise ValueError(f"not a date: {text!r}")
 
 

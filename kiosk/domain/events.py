@@ -18,6 +18,7 @@ class EventKind(enum.StrEnum):
     # issuing
     ISSUE = "issue"
     REPRINT = "reprint"
+    REPRINT_WITHHELD = "reprint_withheld"
     CARD_REFUSED = "card_refused"
     NO_POOL = "no_pool"
     NO_CODES_LEFT = "no_codes_left"
@@ -40,6 +41,7 @@ class EventKind(enum.StrEnum):
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOGIN_LOCKED = "login_locked"
+    LOGOUT = "logout"
     # kiosks
     KIOSK_ENROL_LINK = "kiosk_enrol_link"
     KIOSK_ENROLLED = "kiosk_enrolled"

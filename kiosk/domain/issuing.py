@@ -35,6 +35,7 @@ from kiosk.storage.models import Channel, Code, CodeStatus, Issuance, Library, P
 class Outcome(enum.StrEnum):
     ISSUED = "issued"
     REPRINT = "reprint"
+    REPRINT_WITHHELD = "reprint_withheld"  # the reader has a code; this channel may not show it
     NO_CODES_LEFT = "no_codes_left"
     NO_POOL = "no_pool"
     CARD_REFUSED = "card_refused"
@@ -99,6 +100,7 @@ def issue_code(
     pepper: str,
     platform_slug: str = "legimi",
     note: str | None = None,
+    show_reprint: bool = True,
 ) -> IssueResult:
     """Hand the reader this window's code: a new one, or the one they already have."""
     library = session.scalar(select(Library).where(Library.slug == library_slug))
@@ -115,6 +117,9 @@ def issue_code(
                      now=now, reason=verdict.refusal, channel=channel)
         return IssueResult(Outcome.CARD_REFUSED, reason=verdict.refusal, **base)
     key = reader_key(pepper, verdict.card)
+    if service_end is not None and today > service_end:
+        # Nothing after the service end, not even a reprint: no code can be activated.
+        return _refuse(session, Outcome.SERVICE_ENDED, library, actor, channel, now, base, None)
 
     existing = session.execute(
         select(Issuance, Code.value)
@@ -130,13 +135,15 @@ def issue_code(
     ).first()
     if existing is not None:
         issuance, value = existing
+        if not show_reprint:
+            record_event(session, kind=EventKind.REPRINT_WITHHELD, actor=actor, library_id=library.id, now=now,
+                         issuance_id=issuance.id, channel=channel)
+            return IssueResult(Outcome.REPRINT_WITHHELD, **base)
         count = count_print(session, issuance.id, library.id, actor, channel, now)
         return IssueResult(Outcome.REPRINT, code=value, valid_from=issuance.window_start,
                            valid_until=issuance.window_end, issuance_id=issuance.id,
                            issued_at=issuance.issued_at, print_count=count, **base)
 
-    if service_end is not None and today > service_end:
-        return _refuse(session, Outcome.SERVICE_ENDED, library, actor, channel, now, base, None)
     current = (
         select(Pool.id)
         .where(

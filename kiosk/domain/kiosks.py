@@ -17,14 +17,16 @@ from kiosk.domain.issuing import IssueResult, Outcome, issue_code
 from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
 from kiosk.domain.refusals import Problem
 from kiosk.domain.settings import SettingProblem, SettingsRefused
-from kiosk.storage.models import Channel, Kiosk, Library
+from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library
 
 ENROL_LINK_VALID = timedelta(hours=72)
 MAX_NAME = 120
 REFUSED_CARDS = Limit(LimitKind.KIOSK_REFUSED_CARDS, 5, timedelta(minutes=1))
-# A reader needs more than ten seconds to scan, read and take a slip; more new codes
-# than this in a minute is someone typing card numbers to drain the pool.
-NEW_CODES = Limit(LimitKind.KIOSK_NEW_CODES, 6, timedelta(minutes=1))
+# A reader needs more than ten seconds to scan, read and take a slip; more codes
+# than this in a minute (new ones, reprints, or reprints withheld) is someone
+# typing card numbers to drain the pool or to read other readers' codes.
+CODES_SHOWN = Limit(LimitKind.KIOSK_CODES_SHOWN, 6, timedelta(minutes=1))
+COUNTED = (Outcome.ISSUED, Outcome.REPRINT, Outcome.REPRINT_WITHHELD)
 
 
 def _hash(token: str) -> str:
@@ -129,24 +131,33 @@ class Scan:
     paused_until: datetime | None = None
 
 
-def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> Scan:
+def reprint_shown(library: Library, scanned: bool) -> bool:
+    """May the kiosk show a reader's code again? Where only the card's format is
+    checked, anyone can type a card-like number, so a code already handed out is
+    shown again only to a card scanned at the reader (the SIP2 issue adds a PIN)."""
+    return scanned or library.card_check != CardCheckKind.FORMAT
+
+
+def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
+              scanned: bool = False) -> Scan:
     """The kiosk's one step (inside a unit of work): the pause checked, the card
     issued for, the attempt counted, all in one transaction."""
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
     subject = str(kiosk.id)
-    until = first_block(session, [(REFUSED_CARDS, subject), (NEW_CODES, subject)], now)
+    until = first_block(session, [(REFUSED_CARDS, subject), (CODES_SHOWN, subject)], now)
     if until is not None:
         record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id),
                      library_id=kiosk.library_id, now=now)
         return Scan(paused_until=until)
-    library_slug = session.scalar(select(Library.slug).where(Library.id == kiosk.library_id))
-    result = issue_code(session, library_slug=library_slug, card_number=card, channel=Channel.KIOSK,
-                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper)
+    library = session.get(Library, kiosk.library_id)
+    result = issue_code(session, library_slug=library.slug, card_number=card, channel=Channel.KIOSK,
+                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper,
+                        show_reprint=reprint_shown(library, scanned))
     if result.outcome is Outcome.CARD_REFUSED:
         record_hit(session, REFUSED_CARDS, subject, now)
-    elif result.outcome is Outcome.ISSUED:
-        record_hit(session, NEW_CODES, subject, now)
+    elif result.outcome in COUNTED:
+        record_hit(session, CODES_SHOWN, subject, now)
     return Scan(result=result)
 
 

@@ -16,8 +16,9 @@ from kiosk.storage.models import LimitHit
 
 class LimitKind(enum.StrEnum):
     KIOSK_REFUSED_CARDS = "kiosk_refused_cards"
-    KIOSK_NEW_CODES = "kiosk_new_codes"
+    KIOSK_CODES_SHOWN = "kiosk_codes_shown"
     LOGIN_FAILURES_NAME = "login_failures_name"
+    LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"
 
 
@@ -48,6 +49,16 @@ def blocked_until(session: Session, limit: Limit, subject: str, now: datetime) -
         return None
     # The oldest of the last `count` hits leaves the window: the wait ends then.
     return recent[-1] + limit.window
+
+
+def hits(session: Session, limit: Limit, subject: str, now: datetime) -> int:
+    """Hits of the subject within the window (up to the limit)."""
+    return len(session.scalars(
+        select(LimitHit.id)
+        .where(LimitHit.kind == limit.kind.value, LimitHit.subject == subject[:120],
+               LimitHit.at > now - limit.window)
+        .limit(limit.count)
+    ).all())
 
 
 def first_block(session: Session, checks: list[tuple[Limit, str]], now: datetime) -> datetime | None:

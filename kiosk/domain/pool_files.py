@@ -11,7 +11,7 @@ from datetime import date
 
 from kiosk.domain.clock import parse_date
 from kiosk.domain.refusals import Refused
-from kiosk.domain.spreadsheets import Cell, SpreadsheetError, cell_text, header_text, read_table
+from kiosk.domain.spreadsheets import Cell, Formula, SpreadsheetError, cell_text, header_text, read_table
 
 # Letters, digits and inner dashes, 6 to 64 characters.
 CODE_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{4,62}[A-Za-z0-9]")
@@ -29,6 +29,11 @@ class ImportProblem(enum.StrEnum):
 
     NOT_SPREADSHEET = "not_spreadsheet"
     UNREADABLE = "unreadable"
+    TOO_LARGE = "too_large"
+    TOO_MANY_ROWS = "too_many_rows"
+    TOO_MANY_COLUMNS = "too_many_columns"
+    CELL_TOO_LONG = "cell_too_long"
+    FORMULA = "formula"
     EMPTY = "empty"
     NO_CODE_COLUMN = "no_code_column"
     AMBIGUOUS_CODE_COLUMN = "ambiguous_code_column"
@@ -138,7 +143,17 @@ def _window_columns(header_row: list[Cell]) -> tuple[int | None, int | None]:
     return start, end
 
 
+def refused_file(exc: SpreadsheetError) -> ImportRefused:
+    return ImportRefused(ImportProblem(exc.kind), detail=exc.detail, **exc.details)
+
+
+def formula_at(row: list[Cell], column: int | None, row_number: int) -> None:
+    if column is not None and column < len(row) and isinstance(row[column], Formula):
+        raise ImportRefused(ImportProblem.FORMULA, row=row_number)
+
+
 def date_in(row: list[Cell], column: int | None, row_number: int) -> date | None:
+    formula_at(row, column, row_number)
     if column is None or column >= len(row) or row[column] in (None, ""):
         return None
     try:
@@ -154,7 +169,7 @@ def parse_pool_file(data: bytes) -> ParsedPool:
     try:
         table = read_table(data)
     except SpreadsheetError as exc:
-        raise ImportRefused(ImportProblem(exc.kind), detail=exc.detail) from exc
+        raise refused_file(exc) from exc
     rows = table.rows
     if not any(str(cell).strip() for row in rows for cell in row if cell is not None):
         raise ImportRefused(ImportProblem.EMPTY)
@@ -176,6 +191,7 @@ def parse_pool_file(data: bytes) -> ParsedPool:
     untils: set[date] = set()
     for r in range(start, len(rows)):
         row, number = rows[r], r + 1
+        formula_at(row, column, number)
         text = cell_text(row[column]) if column < len(row) else ""
         if not text:
             continue

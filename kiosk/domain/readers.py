@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 _SEPARATORS = re.compile(r"[\s\-]+")
 # Codabar barcodes (common on library cards) start and end with A, B, C or D; a
@@ -11,10 +12,18 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 _CODABAR = re.compile(r"[A-D](\d+)[A-D]")
 
 
+def _ascii_digits(text: str) -> str:
+    """Every Unicode decimal digit (Arabic-Indic ٣, Devanagari ३, full-width ３, …)
+    as its ASCII digit, so one card typed in any script is one reader."""
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
 def normalise_card(raw: str) -> str:
-    """What a scanner or a person typed, as one canonical card number: trimmed,
-    without spaces and dashes, upper-case, without Codabar start/stop letters."""
-    card = _SEPARATORS.sub("", raw or "").upper()
+    """What a scanner or a person typed, as one canonical card number: digits of any
+    script and full-width letters as ASCII (NFKC), trimmed, without spaces and
+    dashes, upper-case, without Codabar start/stop letters. Anything left that is
+    not ASCII makes the card refused by its format check."""
+    card = _SEPARATORS.sub("", unicodedata.normalize("NFKC", _ascii_digits(raw or ""))).upper()
     codabar = _CODABAR.fullmatch(card)
     return codabar.group(1) if codabar else card
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -106,7 +107,10 @@ def _put(sheet: Worksheet, row: int, column: int, value, *, bold: bool = False) 
 
     openpyxl turns any string starting with "=" into a formula; forcing the type
     back to string keeps a library or file name such as "=HYPERLINK(...)" as text,
-    and quotePrefix keeps it text when someone edits the cell in Excel."""
+    and quotePrefix keeps it text when someone edits the cell in Excel. Control
+    characters, which XML cannot hold, are dropped: any name must make a report."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str):
         cell.data_type = "s"

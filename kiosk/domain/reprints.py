@@ -24,7 +24,8 @@ from kiosk.storage.models import Channel, Code, Issuance, Library
 class IssuanceRefusal(enum.StrEnum):
     NOT_FOUND = "not_found"          # no such issuance (in this library)
     WITHDRAWN = "withdrawn"          # its code was withdrawn
-    WINDOW_OVER = "window_over"      # its month is over (or the service ended)
+    WINDOW_OVER = "window_over"      # its month is over
+    SERVICE_ENDED = "service_ended"  # the consortium's service has ended
     REASON_MISSING = "reason_missing"  # a replacement needs a reason
     NO_CODES_LEFT = "no_codes_left"  # no free code of that month to replace it with
 
@@ -37,8 +38,10 @@ def refusal_for(issuance: Issuance, today: date, ends: date | None) -> IssuanceR
     """The rule: may this issuance be printed again or replaced today?"""
     if issuance.voided_at is not None:
         return IssuanceRefusal.WITHDRAWN
-    if not (issuance.window_start <= today <= issuance.window_end) or (ends and today > ends):
+    if not (issuance.window_start <= today <= issuance.window_end):
         return IssuanceRefusal.WINDOW_OVER
+    if ends and today > ends:
+        return IssuanceRefusal.SERVICE_ENDED
     return None
 
 

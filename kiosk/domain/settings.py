@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
-from kiosk.domain.cards import CHECK_DIGITS
+from kiosk.domain.cards import CHECK_DIGITS, BadPattern, check_card_pattern
 from kiosk.domain.clock import parse_date
 from kiosk.domain.consortium import consortium, consortium_row
 from kiosk.domain.events import EventKind, record_event
@@ -52,7 +52,8 @@ class SettingsRefused(Refused):
 # -- one check per field -------------------------------------------------------
 
 def _text(value: str, limit: int, problem: SettingProblem, problems: list, *, required: bool) -> str | None:
-    text = " ".join((value or "").split())  # no control characters, no runs of spaces
+    # No control characters (a report or a slip must show any name), no runs of spaces.
+    text = " ".join("".join(ch for ch in (value or "") if ch.isprintable() or ch.isspace()).split())
     if (required and not text) or len(text) > limit:
         problems.append(Problem(problem, {"limit": limit}))
     return text or None
@@ -66,8 +67,8 @@ def _card_pattern(value: str | None, problems: list) -> str | None:
         problems.append(Problem(SettingProblem.CARD_PATTERN, {"limit": MAX_PATTERN}))
         return None
     try:
-        re.compile(pattern)
-    except re.error:
+        check_card_pattern(pattern)
+    except BadPattern:
         problems.append(Problem(SettingProblem.CARD_PATTERN, {"limit": MAX_PATTERN}))
     return pattern
 
@@ -210,7 +211,7 @@ def parse_consortium_settings(values: Mapping[str, str | None], current: Consort
     """A field left out (or None) keeps its value; an empty service end clears it."""
     problems: list[Problem] = []
     name = current.name
-    if values.get("name") is not None:
+    if (values.get("name") or "").strip():  # a blank name keeps the old one
         name = _text(values["name"], MAX_NAME, SettingProblem.NAME, problems, required=True) or current.name
     end = current.service_end
     if values.get("service_end") is not None:
@@ -228,9 +229,9 @@ def parse_consortium_settings(values: Mapping[str, str | None], current: Consort
 
 def current_consortium_settings(session: Session, platform_slug: str) -> ConsortiumSettings:
     settings = consortium_row(session)
-    platform = _platform(session, platform_slug)
+    url = session.scalar(select(Platform.activation_url).where(Platform.slug == platform_slug))
     return ConsortiumSettings(settings.name if settings else "Kodomat", settings.service_end if settings else None,
-                              platform.activation_url)
+                              url or "")
 
 
 def save_consortium_settings(session: Session, settings: ConsortiumSettings, platform_slug: str, actor: Actor,

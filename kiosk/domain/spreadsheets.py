@@ -1,30 +1,57 @@
-"""Reading the first sheet of an XLSX, XLS or CSV file into rows of cell values.
+"""Reading the first sheet of an XLSX, XLS or CSV file into rows of cell values,
+with bounded work whatever the file says of itself.
 
 The kind of file is told by its first bytes, not by its name: staff rename files,
 and a renamed PDF must be refused as "not a spreadsheet", not crash a parser.
+
+Limits (generous for a real pool of 100,000 codes, far below what hurts a server):
+the file's size, the size of an XLSX unpacked, the rows that hold a value, the
+columns of a row, the characters of a cell. XLSX is streamed (read-only mode) with
+the sheet's declared dimensions ignored, so a small file that claims a million rows
+by sixteen thousand columns costs nothing; CSV rows are read one at a time.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Iterable
 
 XLSX_MAGIC = b"PK\x03\x04"
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
 
-Cell = str | int | float | date | datetime | bool | None
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_UNPACKED_BYTES = 128 * 1024 * 1024  # an XLSX's members, as the archive declares them
+MAX_ROWS = 200_000
+MAX_COLUMNS = 64
+MAX_CELL_CHARS = 1_000
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A cell that holds a formula: its value is not the file's own, so it is never
+    read as a code, a card or a date."""
+
+    text: str
+
+
+Cell = str | int | float | date | datetime | bool | Formula | None
 
 
 class SpreadsheetError(Exception):
-    """The file cannot be read as a table. `kind` is 'not_spreadsheet' or 'unreadable'."""
+    """The file cannot be read as a table. `kind` is 'not_spreadsheet',
+    'unreadable', 'too_large', 'too_many_rows', 'too_many_columns' or
+    'cell_too_long'; `details` say where and what the limit is."""
 
-    def __init__(self, kind: str, detail: str = ""):
+    def __init__(self, kind: str, detail: str = "", **details):
         super().__init__(detail or kind)
         self.kind = kind
         self.detail = detail
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -32,61 +59,104 @@ class Table:
     """Rows as the spreadsheet shows them; `rows[i]` is row number i + 1."""
 
     kind: str  # "xlsx", "xls" or "csv"
-    rows: list[list[Cell]]
+    rows: list[list[Cell]] = field(default_factory=list)
 
 
 def read_table(data: bytes) -> Table:
+    if len(data) > MAX_FILE_BYTES:
+        raise SpreadsheetError("too_large", limit_mb=MAX_FILE_BYTES // (1024 * 1024))
     if data.startswith(XLSX_MAGIC):
-        return Table("xlsx", _read_xlsx(data))
+        return Table("xlsx", _bounded(_xlsx_rows(data)))
     if data.startswith(XLS_MAGIC):
-        return Table("xls", _read_xls(data))
-    return Table("csv", _read_csv(data))
+        return Table("xls", _bounded(_xls_rows(data)))
+    return Table("csv", _bounded(_csv_rows(data)))
 
 
-def _read_xlsx(data: bytes) -> list[list[Cell]]:
+def _bounded(rows: Iterable[list[Cell]]) -> list[list[Cell]]:
+    """The rows up to the last one with a value, each without its trailing empty
+    cells; refuses a file past the limits as soon as it gets there."""
+    kept: list[list[Cell]] = []
+    blank = 0  # empty rows seen since the last kept one, added only if a value follows
+    for number, raw in enumerate(rows, start=1):
+        row = list(raw)
+        while row and (row[-1] is None or row[-1] == ""):
+            row.pop()
+        if not row:
+            blank += 1
+            continue
+        if number > MAX_ROWS:
+            raise SpreadsheetError("too_many_rows", limit=MAX_ROWS)
+        if len(row) > MAX_COLUMNS:
+            raise SpreadsheetError("too_many_columns", row=number, limit=MAX_COLUMNS)
+        for cell in row:
+            if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+                raise SpreadsheetError("cell_too_long", row=number, limit=MAX_CELL_CHARS)
+        kept.extend([] for _ in range(blank))
+        blank = 0
+        kept.append(row)
+    return kept
+
+
+def _xlsx_rows(data: bytes) -> Iterable[list[Cell]]:
     from openpyxl import load_workbook
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        if "xl/workbook.xml" not in archive.namelist():
-            raise SpreadsheetError("not_spreadsheet", "a ZIP archive, but not an Excel workbook")
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except SpreadsheetError:
-        raise
+        members = archive.infolist()
+    except Exception as exc:
+        raise SpreadsheetError("unreadable", str(exc)) from exc
+    if "xl/workbook.xml" not in {member.filename for member in members}:
+        raise SpreadsheetError("not_spreadsheet", "a ZIP archive, but not an Excel workbook")
+    if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
+        raise SpreadsheetError("too_large", limit_mb=MAX_FILE_BYTES // (1024 * 1024))
+    try:
+        # data_only=False: a formula comes as its text, so one without a cached value
+        # is refused instead of read as an empty cell.
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise SpreadsheetError("unreadable", str(exc)) from exc
     try:
         sheet = book.worksheets[0]
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
+        sheet.reset_dimensions()  # never trust the sheet's own claim of its size
+        for row in sheet.iter_rows():
+            yield [Formula(str(cell.value)) if cell.data_type == "f" else cell.value for cell in row]
+    except SpreadsheetError:
+        raise
     except Exception as exc:
         raise SpreadsheetError("unreadable", str(exc)) from exc
     finally:
         book.close()
 
 
-def _read_xls(data: bytes) -> list[list[Cell]]:
+def _xls_rows(data: bytes) -> Iterable[list[Cell]]:
     import xlrd
 
     try:
-        book = xlrd.open_workbook(file_contents=data)
+        book = xlrd.open_workbook(file_contents=data, on_demand=True)
         sheet = book.sheet_by_index(0)
     except Exception as exc:
         raise SpreadsheetError("unreadable", str(exc)) from exc
-    rows = []
+    if sheet.nrows > MAX_ROWS:
+        raise SpreadsheetError("too_many_rows", limit=MAX_ROWS)
     for index in range(sheet.nrows):
         row: list[Cell] = []
-        for cell in sheet.row(index):
+        for cell in sheet.row(index)[:MAX_COLUMNS + 1]:
             if cell.ctype == xlrd.XL_CELL_DATE:
                 row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
             elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
                 row.append(None)
             else:
                 row.append(cell.value)
-        rows.append(row)
-    return rows
+        yield row
 
 
 def _decode_text(data: bytes) -> str:
+    # Excel's "Unicode text" is UTF-16 with a byte-order mark.
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SpreadsheetError("not_spreadsheet", "not text in UTF-16") from None
     if b"\x00" in data[:4096]:
         raise SpreadsheetError("not_spreadsheet", "binary data")
     # UTF-8 first (with or without BOM); Polish Windows exports are often CP1250.
@@ -106,28 +176,42 @@ def _looks_like_text(text: str) -> bool:
     return control == 0
 
 
-def _read_csv(data: bytes) -> list[list[Cell]]:
+def _csv_rows(data: bytes) -> Iterable[list[Cell]]:
     text = _decode_text(data)
     sample = text[:8192]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # one column, or too little to guess from
+    limit = csv.field_size_limit()
+    csv.field_size_limit(MAX_CELL_CHARS + 1)  # a giant field stops the reader, not memory
+    reader = csv.reader(io.StringIO(text), dialect)
     try:
-        return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
-    except csv.Error as exc:
-        raise SpreadsheetError("unreadable", str(exc)) from exc
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise SpreadsheetError("cell_too_long", row=reader.line_num, limit=MAX_CELL_CHARS) from None
+                raise SpreadsheetError("unreadable", str(exc)) from exc
+            yield row
+    finally:
+        csv.field_size_limit(limit)
 
 
 def header_text(cell: Cell) -> str:
     """A header (or a yes/no cell) folded for matching: lower case, no accents."""
+    if isinstance(cell, Formula):
+        return ""
     text = unicodedata.normalize("NFKD", str(cell or "")).encode("ascii", "ignore").decode()
     return " ".join(text.lower().replace(":", " ").split())
 
 
 def cell_text(cell: Cell) -> str:
     """A cell as text; whole numbers Excel stored as floats lose the '.0'."""
-    if cell is None or isinstance(cell, (date, datetime, bool)):
+    if cell is None or isinstance(cell, (date, datetime, bool, Formula)):
         return ""
     if isinstance(cell, float) and cell.is_integer():
         return str(int(cell))

@@ -91,7 +91,8 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # Like every write, a migration takes SQLite's write lock before it reads.
+    with connectable.connect().execution_options(sqlite_begin="IMMEDIATE") as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -39,8 +39,9 @@ def run_in_transaction(session: Session, work: Callable[[Session], T]) -> T:
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
         session.rollback()
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:
+            # SQLite's BEGIN IMMEDIATE is where a busy database says so: inside the try.
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             result = work(session)
             session.commit()
             return result

@@ -8,16 +8,17 @@ from flask import Flask, g
 def register_web(app: Flask) -> None:
     from kiosk.domain.clock import format_date, format_moment
     from kiosk.storage.models import Role
-    from kiosk.web import admin, auth, desk, errors, kiosk as kiosk_views, public
+    from kiosk.web import admin, auth, desk, edge, errors, kiosk as kiosk_views, public
     from kiosk.web.access import ADMIN_ROLES
     from kiosk.wording.languages import DEFAULT_LANGUAGE, LANGUAGES
-    from kiosk.wording.names import role_name
+    from kiosk.wording.names import channel_name, role_name
 
     for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
+    edge.register(app)
     errors.register(app)
     app.jinja_env.filters["warsaw"] = format_moment
-    app.jinja_env.globals.update(languages=LANGUAGES, admin_roles=ADMIN_ROLES, Role=Role, role_name=role_name,
+    app.jinja_env.globals.update(languages=LANGUAGES, admin_roles=ADMIN_ROLES, Role=Role, role_name=role_name, channel_name=channel_name,
                                  format_date=format_date)
 
     @app.context_processor

@@ -6,8 +6,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from kiosk.app.extensions import db
 from kiosk.app.units import write
-from kiosk.domain.accounts import AccountRefused, LoginRefusal, authenticate, change_password
+from kiosk.domain.accounts import (AccountRefused, LoginRefusal, SignInBusy, change_password, end_sessions,
+                                   finish_sign_in, password_matches, start_sign_in)
 from kiosk.domain.clock import utcnow
 from kiosk.domain.refusals import Problem
 from kiosk.storage.models import Role
@@ -40,8 +42,14 @@ def login():
     staff_language()
     error = None
     if request.method == "POST":
-        username, password = request.form.get("username", ""), request.form.get("password", "")
-        outcome = write(lambda s: authenticate(s, username, password, utcnow(), address=request.remote_addr))
+        attempt = start_sign_in(db.session, request.form.get("username", ""), request.remote_addr, utcnow())
+        db.session.rollback()  # no transaction while the password is hashed
+        try:
+            matched = attempt.locked_until is None and password_matches(attempt, request.form.get("password", ""))
+        except SignInBusy:
+            return render_template("auth/login.html", error=_(
+                "Wiele osób loguje się w tej chwili. Spróbuj ponownie za kilka sekund.")), 503
+        outcome = write(lambda s: finish_sign_in(s, attempt, matched, utcnow()))
         if isinstance(outcome, LoginRefusal):
             error = describe(Problem(outcome))
         else:
@@ -52,6 +60,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    user = current_user()
+    if user is not None:
+        user_id = user.id
+        write(lambda s: end_sessions(s, user_id, utcnow()))
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -27,13 +27,6 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 PROXY_MARK = "[pełnomocnik]"
 
 
-@bp.after_request
-def _no_store(response):
-    # A shared desk PC: the back button must not show the previous reader's code.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _render(template: str, library: Library, status: int = 200, **context):
     """The fragment for htmx; the whole desk page around it otherwise."""
     return render_part(template, "desk/page.html", status,

@@ -3,7 +3,7 @@ htmx request (swapped into the part of the page that asked), a page otherwise.
 The kiosk has its own (kiosk.web.kiosk)."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -27,6 +27,16 @@ def register(app: Flask) -> None:
     def stale_form(_error):
         return _answer(_("Ten formularz wygasł (na przykład po ponownym zalogowaniu). Odśwież stronę i spróbuj "
                          "jeszcze raz."), 400)
+
+    @app.errorhandler(400)
+    def bad_request(_error):
+        return _answer(_("Tego formularza nie da się przyjąć: któreś pole jest za długie albo ma niedozwolone "
+                         "znaki. Nic nie zmieniono."), 400)
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return _answer(_("Plik jest za duży (najwyżej %(limit)s MB). Nic nie zmieniono.", limit=limit), 413)
 
     @app.errorhandler(403)
     def forbidden(_error):

@@ -46,13 +46,6 @@ def _language() -> None:
     g.lang = language_from(request.values.get("lang"))
 
 
-@bp.after_request
-def _no_store(response):
-    # A reader's code must not survive in the browser's cache or history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _screen(template: str, status: int = 200, **context):
     """The fragment alone for htmx, or the whole kiosk page around it."""
     kiosk = context.pop("kiosk") if "kiosk" in context else current_kiosk()
@@ -101,8 +94,11 @@ def scan():
     kiosk = _require_kiosk()
     kiosk_id, library_id, printer = kiosk.id, kiosk.library_id, kiosk.printer
     card, now = request.form.get("card", ""), utcnow()
+    # kiosk.js says "scan" when the number came as a scanner types it: fast, ending in Enter.
+    by_scanner = request.form.get("entry") == "scan"
     try:
-        scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
+        scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
+                                            scanned=by_scanner))
     except DatabaseBusy:
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
     if scanned.paused_until is not None:
@@ -110,6 +106,8 @@ def scan():
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
 
     result = scanned.result
+    if result.outcome is Outcome.REPRINT_WITHHELD:
+        return _screen("kiosk/_withheld.html", kiosk=kiosk)
     if not result.has_code:
         return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, reason=CARD_REFUSALS.get(result.reason))
     slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
@@ -124,15 +122,17 @@ def scan():
                    qr=qr_svg(slip.activation_url), print_failed=bool(error), autoprint=in_browser)
 
 
+@bp.errorhandler(DatabaseBusy)
 @bp.errorhandler(OperationalError)
 def _database_busy(error):
-    if not is_busy(error):
+    if isinstance(error, OperationalError) and not is_busy(error):
         raise error
     db.session.rollback()
     _language()
     return _screen("kiosk/_busy.html", kiosk=None, status=503)
 
 
+@bp.errorhandler(400)
 @bp.errorhandler(CSRFError)
 def _stale_form(error):
     # A form token from before a restart: start the screen again, no error page.

@@ -81,91 +81,131 @@ def _ambiguous(d: dict) -> str:
 # reason -> details -> sentence. Every reason code of the domain has an entry here
 # (a test checks it, and that each is translated).
 Sentence = Callable[[dict], str]
-SENTENCES: dict[enum.Enum, Sentence] = {
-    **{reason: (lambda d, text=text: str(text)) for reason, text in CARD_REFUSALS.items()},
-    ImportProblem.NOT_SPREADSHEET: lambda d: _(
-        "To nie jest arkusz XLSX, XLS ani plik CSV. Wybierz plik pobrany z panelu platformy."),
-    ImportProblem.UNREADABLE: _unreadable,
-    ImportProblem.EMPTY: lambda d: _("Plik nie zawiera żadnego kodu."),
-    ImportProblem.NO_CODE_COLUMN: lambda d: _("Nie znaleziono kolumny z kodami. Nadaj jej nagłówek „Kod”."),
-    ImportProblem.AMBIGUOUS_CODE_COLUMN: _ambiguous,
-    ImportProblem.BAD_CODE: lambda d: _("Wiersz %(row)s: „%(value)s” nie wygląda na kod.",
-                                        row=d.get("row", "…"), value=d.get("value", "")),
-    ImportProblem.BAD_DATE: lambda d: _("Wiersz %(row)s: „%(value)s” nie jest datą (oczekiwano DD.MM.RRRR).",
-                                        row=d.get("row", "…"), value=d.get("value", "")),
-    ImportProblem.DUPLICATE_IN_FILE: lambda d: _(
-        "Wiersz %(row)s: kod %(code)s powtarza się (pierwszy raz w wierszu %(first)s).",
-        row=d.get("row", "…"), code=d.get("code", "…"), first=d.get("first_row", "…")),
-    ImportProblem.CODE_EXISTS: _code_exists,
-    ImportProblem.SAME_FILE: lambda d: _("Ten plik był już zaimportowany: %(earlier)s.", earlier=_earlier(d)),
-    ImportProblem.NO_WINDOW: lambda d: _(
-        "Plik nie podaje okresu ważności. Wybierz w formularzu miesiąc, na który są te kody."),
-    ImportProblem.WINDOW_REVERSED: lambda d: _(
-        "Okres ważności kończy się (%(end)s) przed początkiem (%(start)s).",
-        end=_day(d.get("valid_until")), start=_day(d.get("valid_from"))),
-    ImportProblem.WINDOW_CONFLICT: _window_conflict,
-    ImportProblem.WINDOW_MIXED: lambda d: _("Wiersz %(row)s: inny okres ważności niż w poprzednich wierszach.",
-                                            row=d.get("row", "…")),
-    ImportProblem.WINDOW_OVERLAP: lambda d: _("Okres nachodzi na inną pulę tej biblioteki: %(earlier)s.",
-                                              earlier=_earlier(d)),
-    ImportProblem.AFTER_SERVICE_END: lambda d: _("Okres zaczyna się po końcu usługi (%(date)s).",
-                                                 date=_day(d.get("service_end"))),
-    ImportProblem.NO_CARD_COLUMN: lambda d: _(
-        "Nie znaleziono kolumny z numerami kart. Nadaj jej nagłówek „Karta”."),
-    ImportProblem.BAD_CARD: lambda d: _("Wiersz %(row)s: „%(value)s” nie jest numerem karty tej biblioteki.",
-                                        row=d.get("row", "…"), value=d.get("value", "")),
-    ImportProblem.DUPLICATE_CARD: lambda d: _("Wiersz %(row)s: ta sama karta co w wierszu %(first)s.",
-                                              row=d.get("row", "…"), first=d.get("first_row", "…")),
-    IssuanceRefusal.NOT_FOUND: lambda d: _("Nie ma takiego wydanego kodu w tej bibliotece."),
-    IssuanceRefusal.WITHDRAWN: lambda d: _("Ten kod został już wycofany: nie można go wydrukować ani wymienić."),
-    IssuanceRefusal.WINDOW_OVER: lambda d: _(
-        "Miesiąc tego kodu już minął i kod wygasł: nie można go wydrukować ponownie ani wymienić."),
-    IssuanceRefusal.REASON_MISSING: lambda d: _("Podaj powód wymiany kodu."),
-    IssuanceRefusal.NO_CODES_LEFT: lambda d: _("Nie ma wolnego kodu z tej puli: kodu nie wymieniono."),
-    SettingProblem.SLUG: lambda d: _(
-        "Skrót biblioteki to małe litery, cyfry i myślniki (do 60 znaków), np. „wola”."),
-    SettingProblem.SLUG_TAKEN: lambda d: _("Biblioteka o skrócie „%(slug)s” już istnieje.", slug=d.get("value", "")),
-    SettingProblem.NAME: lambda d: _("Nazwa nie może być pusta ani dłuższa niż %(limit)s znaków.",
-                                     limit=d.get("limit", 200)),
-    SettingProblem.SLIP_HEADER: lambda d: _("Nagłówek wydruku może mieć najwyżej %(limit)s znaków.",
-                                            limit=d.get("limit", 300)),
-    SettingProblem.CARD_CHECK: lambda d: _("Nieznany sposób sprawdzania kart."),
-    SettingProblem.CARD_PATTERN: lambda d: _("Wzorzec numeru karty jest błędny."),
-    SettingProblem.CHECK_DIGIT: lambda d: _("Nieznany rodzaj cyfry kontrolnej."),
-    SettingProblem.PRINTER: lambda d: _("Nieznane ustawienie drukarki."),
-    SettingProblem.LOW_POOL_PERCENT: lambda d: _("Próg niskiej puli musi być liczbą od %(low)s do %(high)s %%.",
-                                                 low=d.get("low", 0), high=d.get("high", 100)),
-    SettingProblem.KIOSK_IDLE_SECONDS: lambda d: _(
-        "Czas bezczynności kiosku musi być liczbą sekund od %(low)s do %(high)s.",
-        low=d.get("low", 10), high=d.get("high", 600)),
-    SettingProblem.ACTIVATION_URL: lambda d: _(
-        "Adres aktywacji musi być pełnym adresem strony, zaczynającym się od https://."),
-    SettingProblem.SERVICE_END: lambda d: _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d.get("value", "")),
-    SettingProblem.PLATFORM: lambda d: _("Nie ma platformy „%(value)s”.", value=d.get("value", "")),
-    AccountProblem.USERNAME: lambda d: _(
-        "Nazwa użytkownika: 2–80 znaków, małe litery, cyfry, kropki i myślniki."),
-    AccountProblem.USERNAME_TAKEN: lambda d: _("Taki użytkownik już istnieje."),
-    AccountProblem.ROLE: lambda d: _("Nieznana rola."),
-    AccountProblem.ROLE_NEEDS_LIBRARY: lambda d: _("Ta rola wymaga biblioteki."),
-    AccountProblem.PASSWORD_WRONG: lambda d: _("Obecne hasło jest inne."),
-    AccountProblem.PASSWORD_SHORT: lambda d: ngettext(
-        "Nowe hasło musi mieć co najmniej %(num)s znak.", "Nowe hasło musi mieć co najmniej %(num)s znaków.",
-        d.get("minimum", 10)),
-    LoginRefusal.BAD_CREDENTIALS: lambda d: _("Nieprawidłowa nazwa użytkownika lub hasło."),
-    LoginRefusal.LOCKED: lambda d: _("Za dużo nieudanych prób logowania. Spróbuj ponownie za 15 minut."),
-}
+
+
+def _by_kind(groups: dict[type, dict]) -> dict[tuple[type, enum.Enum], Sentence]:
+    return {(kind, reason): sentence for kind, sentences in groups.items() for reason, sentence in sentences.items()}
+
+
+# Keyed by (enum class, member): StrEnum members of different classes with the same
+# value ("empty", "check_digit") are equal, so the member alone would collide.
+SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
+    CardRefusal: {reason: (lambda d, text=text: str(text)) for reason, text in CARD_REFUSALS.items()},
+    ImportProblem: {
+        ImportProblem.NOT_SPREADSHEET: lambda d: _(
+            "To nie jest arkusz XLSX, XLS ani plik CSV. Wybierz plik pobrany z panelu platformy."),
+        ImportProblem.UNREADABLE: _unreadable,
+        ImportProblem.EMPTY: lambda d: _("Plik nie zawiera żadnego kodu."),
+        ImportProblem.TOO_LARGE: lambda d: _(
+            "Plik jest za duży (najwyżej %(limit)s MB). Pula na miesiąc to zwykle kilkaset kilobajtów.",
+            limit=d.get("limit_mb", 16)),
+        ImportProblem.TOO_MANY_ROWS: lambda d: _(
+            "Plik ma więcej niż %(limit)s wierszy z danymi. Podziel go albo sprawdź, czy to właściwy plik.",
+            limit=f"{d.get('limit', 200000):,}".replace(",", " ")),
+        ImportProblem.TOO_MANY_COLUMNS: lambda d: _(
+            "Wiersz %(row)s ma więcej niż %(limit)s kolumn z danymi. To nie wygląda na plik z panelu.",
+            row=d.get("row", "…"), limit=d.get("limit", 64)),
+        ImportProblem.CELL_TOO_LONG: lambda d: _(
+            "Wiersz %(row)s: komórka ma więcej niż %(limit)s znaków. To nie wygląda na plik z panelu.",
+            row=d.get("row", "…"), limit=d.get("limit", 1000)),
+        ImportProblem.FORMULA: lambda d: _(
+            "Wiersz %(row)s: w komórce jest formuła, a nie wartość. Zapisz plik z samymi wartościami "
+            "(Wklej specjalnie → Wartości) albo pobierz go z panelu jeszcze raz.", row=d.get("row", "…")),
+        ImportProblem.NO_CODE_COLUMN: lambda d: _("Nie znaleziono kolumny z kodami. Nadaj jej nagłówek „Kod”."),
+        ImportProblem.AMBIGUOUS_CODE_COLUMN: _ambiguous,
+        ImportProblem.BAD_CODE: lambda d: _("Wiersz %(row)s: „%(value)s” nie wygląda na kod.",
+                                            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.BAD_DATE: lambda d: _("Wiersz %(row)s: „%(value)s” nie jest datą (oczekiwano DD.MM.RRRR).",
+                                            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.DUPLICATE_IN_FILE: lambda d: _(
+            "Wiersz %(row)s: kod %(code)s powtarza się (pierwszy raz w wierszu %(first)s).",
+            row=d.get("row", "…"), code=d.get("code", "…"), first=d.get("first_row", "…")),
+        ImportProblem.CODE_EXISTS: _code_exists,
+        ImportProblem.SAME_FILE: lambda d: _("Ten plik był już zaimportowany: %(earlier)s.", earlier=_earlier(d)),
+        ImportProblem.NO_WINDOW: lambda d: _(
+            "Plik nie podaje okresu ważności. Wybierz w formularzu miesiąc, na który są te kody."),
+        ImportProblem.WINDOW_REVERSED: lambda d: _(
+            "Okres ważności kończy się (%(end)s) przed początkiem (%(start)s).",
+            end=_day(d.get("valid_until")), start=_day(d.get("valid_from"))),
+        ImportProblem.WINDOW_CONFLICT: _window_conflict,
+        ImportProblem.WINDOW_MIXED: lambda d: _("Wiersz %(row)s: inny okres ważności niż w poprzednich wierszach.",
+                                                row=d.get("row", "…")),
+        ImportProblem.WINDOW_OVERLAP: lambda d: _("Okres nachodzi na inną pulę tej biblioteki: %(earlier)s.",
+                                                  earlier=_earlier(d)),
+        ImportProblem.AFTER_SERVICE_END: lambda d: _("Okres zaczyna się po końcu usługi (%(date)s).",
+                                                     date=_day(d.get("service_end"))),
+        ImportProblem.NO_CARD_COLUMN: lambda d: _(
+            "Nie znaleziono kolumny z numerami kart. Nadaj jej nagłówek „Karta”."),
+        ImportProblem.BAD_CARD: lambda d: _("Wiersz %(row)s: „%(value)s” nie jest numerem karty tej biblioteki.",
+                                            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.DUPLICATE_CARD: lambda d: _("Wiersz %(row)s: ta sama karta co w wierszu %(first)s.",
+                                                  row=d.get("row", "…"), first=d.get("first_row", "…")),
+    },
+    IssuanceRefusal: {
+        IssuanceRefusal.NOT_FOUND: lambda d: _("Nie ma takiego wydanego kodu w tej bibliotece."),
+        IssuanceRefusal.WITHDRAWN: lambda d: _("Ten kod został już wycofany: nie można go wydrukować ani wymienić."),
+        IssuanceRefusal.WINDOW_OVER: lambda d: _(
+            "Miesiąc tego kodu już minął i kod wygasł: nie można go wydrukować ponownie ani wymienić."),
+        IssuanceRefusal.SERVICE_ENDED: lambda d: _(
+            "Usługa się zakończyła: kodów nie drukuje się już ponownie ani nie wymienia."),
+        IssuanceRefusal.REASON_MISSING: lambda d: _("Podaj powód wymiany kodu."),
+        IssuanceRefusal.NO_CODES_LEFT: lambda d: _("Nie ma wolnego kodu z tej puli: kodu nie wymieniono."),
+    },
+    SettingProblem: {
+        SettingProblem.SLUG: lambda d: _(
+            "Skrót biblioteki to małe litery, cyfry i myślniki (do 60 znaków), np. „wola”."),
+        SettingProblem.SLUG_TAKEN: lambda d: _("Biblioteka o skrócie „%(slug)s” już istnieje.", slug=d.get("value", "")),
+        SettingProblem.NAME: lambda d: _("Nazwa nie może być pusta ani dłuższa niż %(limit)s znaków.",
+                                         limit=d.get("limit", 200)),
+        SettingProblem.SLIP_HEADER: lambda d: _("Nagłówek wydruku może mieć najwyżej %(limit)s znaków.",
+                                                limit=d.get("limit", 300)),
+        SettingProblem.CARD_CHECK: lambda d: _("Nieznany sposób sprawdzania kart."),
+        SettingProblem.CARD_PATTERN: lambda d: _("Wzorzec numeru karty jest błędny."),
+        SettingProblem.CHECK_DIGIT: lambda d: _("Nieznany rodzaj cyfry kontrolnej."),
+        SettingProblem.PRINTER: lambda d: _("Nieznane ustawienie drukarki."),
+        SettingProblem.LOW_POOL_PERCENT: lambda d: _("Próg niskiej puli musi być liczbą od %(low)s do %(high)s %%.",
+                                                     low=d.get("low", 0), high=d.get("high", 100)),
+        SettingProblem.KIOSK_IDLE_SECONDS: lambda d: _(
+            "Czas bezczynności kiosku musi być liczbą sekund od %(low)s do %(high)s.",
+            low=d.get("low", 10), high=d.get("high", 600)),
+        SettingProblem.ACTIVATION_URL: lambda d: _(
+            "Adres aktywacji musi być pełnym adresem strony, zaczynającym się od https://."),
+        SettingProblem.SERVICE_END: lambda d: _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d.get("value", "")),
+        SettingProblem.PLATFORM: lambda d: _("Nie ma platformy „%(value)s”.", value=d.get("value", "")),
+    },
+    AccountProblem: {
+        AccountProblem.USERNAME: lambda d: _(
+            "Nazwa użytkownika: 2–80 znaków, małe litery, cyfry, kropki i myślniki."),
+        AccountProblem.USERNAME_TAKEN: lambda d: _("Taki użytkownik już istnieje."),
+        AccountProblem.ROLE: lambda d: _("Nieznana rola."),
+        AccountProblem.ROLE_NEEDS_LIBRARY: lambda d: _("Ta rola wymaga biblioteki."),
+        AccountProblem.PASSWORD_WRONG: lambda d: _("Obecne hasło jest inne."),
+        AccountProblem.PASSWORD_SHORT: lambda d: ngettext(
+            "Nowe hasło musi mieć co najmniej %(num)s znak.", "Nowe hasło musi mieć co najmniej %(num)s znaków.",
+            d.get("minimum", 10)),
+    },
+    LoginRefusal: {
+        LoginRefusal.BAD_CREDENTIALS: lambda d: _("Nieprawidłowa nazwa użytkownika lub hasło."),
+        LoginRefusal.LOCKED: lambda d: _("Za dużo nieudanych prób logowania. Spróbuj ponownie za 15 minut."),
+    },
+})
 
 # Where the command line says it otherwise: it may name its own options.
-CLI_SENTENCES: dict[enum.Enum, Sentence] = {
-    ImportProblem.NO_WINDOW: lambda d: _(
-        "Plik nie podaje okresu ważności. Podaj --month RRRR-MM albo --valid-from i --valid-until."),
-    IssuanceRefusal.NOT_FOUND: lambda d: _("Ten kod nie został nikomu wydany."),
-}
+CLI_SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
+    ImportProblem: {ImportProblem.NO_WINDOW: lambda d: _(
+        "Plik nie podaje okresu ważności. Podaj --month RRRR-MM albo --valid-from i --valid-until.")},
+    IssuanceRefusal: {IssuanceRefusal.NOT_FOUND: lambda d: _("Ten kod nie został nikomu wydany.")},
+})
+
+
+def sentence_key(reason: enum.Enum) -> tuple[type, enum.Enum]:
+    return type(reason), reason
 
 
 def describe(problem: Problem, audience: Audience = "web") -> str:
-    sentences = CLI_SENTENCES if audience == "cli" and problem.reason in CLI_SENTENCES else SENTENCES
-    return sentences[problem.reason](problem.details)
+    key = sentence_key(problem.reason)
+    sentences = CLI_SENTENCES if audience == "cli" and key in CLI_SENTENCES else SENTENCES
+    return sentences[key](problem.details)
 
 
 def describe_refusal(refused: Refused, audience: Audience = "web") -> str:
@@ -180,6 +220,12 @@ def describe_import_refusal(refused: Refused, audience: Audience = "web") -> str
 def codes_imported(count: int, start: date, end: date) -> str:
     return ngettext("Zaimportowano %(num)s kod ważny %(start)s–%(end)s.",
                     "Zaimportowano %(num)s kodów ważnych %(start)s–%(end)s.", count,
+                    start=format_date(start), end=format_date(end))
+
+
+def codes_would_import(count: int, start: date, end: date) -> str:
+    return ngettext("Próba, nic nie zapisano: plik ma %(num)s kod ważny %(start)s–%(end)s.",
+                    "Próba, nic nie zapisano: plik ma %(num)s kodów ważnych %(start)s–%(end)s.", count,
                     start=format_date(start), end=format_date(end))
 
 

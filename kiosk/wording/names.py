@@ -17,5 +17,9 @@ CHANNEL_NAMES = {
 }
 
 
+def channel_name(channel: str) -> str:
+    return str(CHANNEL_NAMES.get(channel, channel))
+
+
 def role_name(role: str) -> str:
     return str(ROLE_NAMES.get(role, role))

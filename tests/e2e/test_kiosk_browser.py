@@ -20,8 +20,9 @@ def ready(page) -> None:
 
 
 def scan(page, card: str) -> None:
+    """A barcode scanner: the digits as fast keystrokes, then Enter."""
     page.evaluate("window.sameDocument = true")
-    page.fill("#card", card)
+    page.locator("#card").press_sequentially(card, delay=5)
     page.press("#card", "Enter")
     page.wait_for_selector("#screen.result")
     assert page.evaluate("window.sameDocument === true"), "a screen must be swapped in, not loaded"
@@ -140,6 +141,30 @@ def test_on_screen_keypad(kiosk_page):
     page.wait_for_selector("#screen.result")
 
     assert page.locator("#slip-code").count() == 1
+
+
+def test_a_typed_number_does_not_show_a_code_already_handed_out(kiosk_page, site):
+    page = kiosk_page
+    scan(page, "12345678")
+    code = shown_code(page)
+    page.click("#done")
+    ready(page)
+
+    for key in "12345678":  # the same number on the keypad, as anyone could type it
+        page.click(f"button[data-key='{key}']")
+    page.click("button.ok")
+    page.wait_for_selector("#screen.result")
+    typed_on_keypad = page.inner_text("#screen")
+    page.click("#done")
+    ready(page)
+    page.locator("#card").press_sequentially("12345678", delay=180)  # a person at a keyboard
+    page.press("#card", "Enter")
+    page.wait_for_selector("#screen.result")
+    typed_slowly = page.inner_text("#screen")
+
+    for screen in (typed_on_keypad, typed_slowly):
+        assert "Ta karta ma już kod na ten miesiąc" in screen and code not in screen.replace(" ", "")
+    assert len(site.printer.jobs) == 1
 
 
 def test_touch_targets_are_at_least_48px(kiosk_page):

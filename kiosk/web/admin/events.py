@@ -10,7 +10,7 @@ from flask import abort, request
 from sqlalchemy import select
 
 from kiosk.app.extensions import db
-from kiosk.domain.clock import DEFAULT_TIMEZONE
+from kiosk.domain.clock import DEFAULT_TIMEZONE, parse_iso_day
 from kiosk.storage.models import Event, Library, Role
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required
 from kiosk.web.admin import bp
@@ -42,9 +42,9 @@ def _events_page(scope, library: Library | None):
         query = query.where(Event.actor.contains(who))
     try:
         if since:
-            query = query.where(Event.at >= _day_start(date.fromisoformat(since)))
+            query = query.where(Event.at >= _day_start(parse_iso_day(since)))
         if until:
-            query = query.where(Event.at < _day_start(date.fromisoformat(until), plus_days=1))
+            query = query.where(Event.at < _day_start(parse_iso_day(until), plus_days=1))
     except ValueError:
         abort(400)
     rows = db.session.scalars(query.order_by(Event.at.desc(), Event.id.desc()).limit(EVENTS_PAGE)).all()

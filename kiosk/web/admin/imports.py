@@ -16,6 +16,7 @@ from kiosk.storage.models import Library, Platform, Pool
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required, staff_actor
 from kiosk.web.admin import bp, uploads
 from kiosk.web.admin.common import page
+from kiosk.web.edge import upload_name
 from kiosk.wording.messages import codes_imported, describe_refusal
 
 PLATFORM = "legimi"
@@ -43,14 +44,14 @@ def import_upload(slug: str):
         window = parse_month(month) if month else None
     except ValueError:
         return _form(library, _("Miesiąc podaj jako RRRR-MM."))
-    data, library_id, platform_id = upload.read(), library.id, _platform_id()
+    data, library_id, platform_id, filename = upload.read(), library.id, _platform_id(), upload_name(upload.filename)
     db.session.rollback()  # read the file outside any transaction
     try:
-        prepared = prepare_pool(data, upload.filename, window)
+        prepared = prepare_pool(data, filename, window)
         report = preview_pool(db.session, library_id=library_id, platform_id=platform_id, prepared=prepared)
     except ImportRefused as refused:
         return _form(library, describe_refusal(refused))
-    token = uploads.keep(library_id, data, upload.filename, window)
+    token = uploads.keep(library_id, data, filename, window)
     return page("admin/import_preview.html", library=library, report=report, token=token)
 
 

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from kiosk.app.extensions import db
+from kiosk.app.links import enrol_url
 from kiosk.app.units import write
 from kiosk.domain.clock import utcnow
 from kiosk.domain.kiosks import change_kiosk, check_kiosk_fields, enrol_kiosk, revoke_kiosk
@@ -33,7 +34,7 @@ def _kiosk_page(library: Library, link: str | None = None, status: int = 200, er
 
 
 def _enrol_link(token: str) -> str:
-    return url_for("kiosk.enrol", token=token, _external=True)
+    return enrol_url(token)  # from KIOSK_BASE_URL: never from the Host header
 
 
 @bp.get("/<slug>/kiosks")
