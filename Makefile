@@ -39,6 +39,7 @@ test: $(BIN)/.installed-test node_modules/.installed
 bench: $(BIN)/.installed-test
 	$(BIN)/python bench/issue.py
 	$(BIN)/python bench/slip.py
+	$(BIN)/python bench/abuse.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

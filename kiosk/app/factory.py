@@ -84,8 +84,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def waitress_options(app: Flask) -> dict:
     """How `kiosk serve` runs waitress: a body past the request limit is refused
-    before it is read (Flask alone would refuse it only once it had it)."""
-    return {"max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 64 * 1024}
+    before it is read (Flask alone would refuse it only once it had it). Behind a
+    proxy (TRUST_PROXY), waitress passes X-Forwarded-* on to ProxyFix instead of
+    dropping them: otherwise every reader would seem to come from the proxy's
+    address, and one address's sign-in limit would lock everyone out."""
+    options = {"max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 64 * 1024}
+    if app.config.get("TRUST_PROXY"):
+        options["clear_untrusted_proxy_headers"] = False
+    return options
 
 
 CONTENT_SECURITY_POLICY = (
