@@ -1,6 +1,7 @@
-// The kiosk's few behaviours that HTML alone cannot say:
-// the on-screen keypad, focus back in the card field, and printing the on-screen
-// slip when the kiosk prints through the browser.
+// The kiosk's few behaviours that HTML alone cannot say. The card field is on every
+// screen and keeps the focus, so a barcode scanner's digits and Enter always start
+// the next reader's scan; the keypad types into it; nothing of one reader stays
+// for the next; the on-screen slip prints when the kiosk prints through the browser.
 (function () {
   "use strict";
 
@@ -11,6 +12,10 @@
   var SCANNER_GAP_MS = 50;
   var keyTimes = [];
   var keypadUsed = false;
+  var lastActivity = Date.now();
+
+  function card() { return document.getElementById("card"); }
+  function screen() { return document.getElementById("screen"); }
 
   function entryKind() {
     if (keypadUsed || keyTimes.length < 4) return "typed";
@@ -25,47 +30,93 @@
     keypadUsed = false;
   }
 
+  // The next reader has started: the previous reader's code leaves the screen at once.
+  function clearPreviousReader() {
+    var current = screen();
+    if (current && !current.classList.contains("idle")) current.classList.add("next-reader");
+  }
+
+  function keepFocus() {
+    var input = card();
+    if (input && document.activeElement !== input) input.focus({ preventScroll: true });
+  }
+
   document.addEventListener("keydown", function (event) {
-    if (event.target.id !== "card") return;
+    lastActivity = Date.now();
+    var input = card();
+    if (!input) return;
     if (event.key === "Enter") {
       var entry = document.getElementById("entry");
       if (entry) entry.value = entryKind();
-    } else if (event.key.length === 1) {
-      if (event.target.value === "") resetEntry();
-      keyTimes.push(event.timeStamp);
     }
+    if (event.target !== input && (event.key.length === 1 || event.key === "Enter")) {
+      // A key pressed anywhere else (a scanner after a tap on a button) goes to the
+      // card field; its Enter scans, it never presses the button.
+      input.focus({ preventScroll: true });
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (input.value) input.form.requestSubmit();
+        return;
+      }
+    }
+    if (event.key.length === 1) {
+      if (input.value === "") resetEntry();
+      keyTimes.push(event.timeStamp);
+      clearPreviousReader();
+    }
+  }, true);
+
+  // The keypad never takes the focus: a tap, then a scan, still types into the field.
+  document.addEventListener("mousedown", function (event) {
+    if (event.target.closest("[data-key]")) event.preventDefault();
   });
 
   document.addEventListener("click", function (event) {
+    lastActivity = Date.now();
     var key = event.target.closest("[data-key]");
-    if (!key) return;
-    var input = document.getElementById("card");
-    if (!input) return;
-    keypadUsed = true;
-    var entry = document.getElementById("entry");
-    if (entry) entry.value = "typed";
-    if (key.dataset.key === "back") {
-      input.value = input.value.slice(0, -1);
-    } else {
-      input.value += key.dataset.key;
+    var input = card();
+    if (key && input) {
+      keypadUsed = true;
+      var entry = document.getElementById("entry");
+      if (entry) entry.value = "typed";
+      if (key.dataset.key === "back") {
+        input.value = input.value.slice(0, -1);
+      } else {
+        input.value += key.dataset.key;
+      }
     }
+    if (!event.target.closest("a, [hx-get]")) keepFocus();
+  });
+
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "scan-form") clearPreviousReader();
   });
 
   function settle() {
-    var input = document.getElementById("card");
+    var input = card();
     if (input && input.value === "") resetEntry();
-    // Focus only: a scanner may already be typing into the fresh, empty field.
-    if (input && document.activeElement !== input) input.focus();
-    var screen = document.getElementById("screen");
-    if (screen && screen.hasAttribute("data-autoprint")) {
-      screen.removeAttribute("data-autoprint");
+    keepFocus();
+    var current = screen();
+    if (current && current.hasAttribute("data-autoprint")) {
+      current.removeAttribute("data-autoprint");
       window.print();
     }
-    if (screen && !input) {
-      var done = document.getElementById("done");
-      if (done) done.focus();
-    }
+    lastActivity = Date.now();
   }
+
+  // On the start screen, after the idle time without a touch or a key: a half-typed
+  // number is cleared and the language goes back to Polish.
+  window.setInterval(function () {
+    var current = screen();
+    var input = card();
+    if (!current || !current.classList.contains("idle") || !input || !window.htmx) return;
+    var seconds = parseInt(current.getAttribute("data-idle-seconds"), 10) || 30;
+    var stale = input.value !== "" || current.getAttribute("lang") !== "pl";
+    if (stale && Date.now() - lastActivity > seconds * 1000) {
+      lastActivity = Date.now();
+      window.htmx.ajax("GET", "/kiosk/screen", { target: "#screen", swap: "outerHTML" });
+    }
+  }, 1000);
 
   // The server did not answer (down, network gone): never leave a reader's code on
   // screen; load the start page afresh (or the browser's own error page).

@@ -15,6 +15,7 @@ from kiosk.domain.actors import Actor
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.issuing import IssueResult, Outcome, issue_code
 from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
+from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.refusals import Problem
 from kiosk.domain.settings import SettingProblem, SettingsRefused
 from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library
@@ -26,6 +27,9 @@ REFUSED_CARDS = Limit(LimitKind.KIOSK_REFUSED_CARDS, 5, timedelta(minutes=1))
 # than this in a minute (new ones, reprints, or reprints withheld) is someone
 # typing card numbers to drain the pool or to read other readers' codes.
 CODES_SHOWN = Limit(LimitKind.KIOSK_CODES_SHOWN, 6, timedelta(minutes=1))
+# One card scanned again and again (a reader who did not see the slip come out, or a
+# child at the scanner) prints twice at most, then waits.
+SAME_CARD = Limit(LimitKind.KIOSK_SAME_CARD, 2, timedelta(minutes=1))
 COUNTED = (Outcome.ISSUED, Outcome.REPRINT, Outcome.REPRINT_WITHHELD)
 
 
@@ -145,7 +149,10 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
     subject = str(kiosk.id)
-    until = first_block(session, [(REFUSED_CARDS, subject), (CODES_SHOWN, subject)], now)
+    # The card's own subject: the kiosk and a hash of the reader key's hash, never the card.
+    card_subject = f"{kiosk.id}:{hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]}"
+    until = first_block(session, [(REFUSED_CARDS, subject), (CODES_SHOWN, subject), (SAME_CARD, card_subject)],
+                        now)
     if until is not None:
         record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id),
                      library_id=kiosk.library_id, now=now)
@@ -158,6 +165,8 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
         record_hit(session, REFUSED_CARDS, subject, now)
     elif result.outcome in COUNTED:
         record_hit(session, CODES_SHOWN, subject, now)
+        if result.has_code:
+            record_hit(session, SAME_CARD, card_subject, now)
     return Scan(result=result)
 
 

@@ -17,6 +17,7 @@ from kiosk.storage.models import LimitHit
 class LimitKind(enum.StrEnum):
     KIOSK_REFUSED_CARDS = "kiosk_refused_cards"
     KIOSK_CODES_SHOWN = "kiosk_codes_shown"
+    KIOSK_SAME_CARD = "kiosk_same_card"
     LOGIN_FAILURES_NAME = "login_failures_name"
     LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"

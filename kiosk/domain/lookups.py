@@ -1,17 +1,18 @@
 """Who got which code: lookups by card and by code, always within one library."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.clock import local_day
 from kiosk.domain.consortium import service_end
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.reprints import IssuanceRefusal, refusal_for
-from kiosk.storage.models import Code, Issuance, Library, Platform
+from kiosk.storage.models import Code, Issuance, Kiosk, Library, Platform
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class IssuanceRow:
     void_reason: str | None
     # Why it may not be printed again nor replaced (kiosk.domain.reprints), if so.
     refusal: IssuanceRefusal | None
+    kiosk_name: str | None = None  # the kiosk it came from, by the name staff gave it
 
     @property
     def masked_card(self) -> str:
@@ -44,20 +46,28 @@ class IssuanceRow:
     def reprintable(self) -> bool:
         return self.refusal is None
 
+    @property
+    def state(self) -> str:
+        """"valid", "withdrawn" or "expired" (its month is over, or the service)."""
+        if self.voided_at is not None:
+            return "withdrawn"
+        return "valid" if self.refusal is None else "expired"
+
 
 def _rows(session: Session, library: Library, now: datetime, *conditions) -> list[IssuanceRow]:
     today, ends = local_day(now, library.timezone), service_end(session)
     found = session.execute(
-        select(Issuance, Code.value, Code.void_reason, Platform.name)
+        select(Issuance, Code.value, Code.void_reason, Platform.name, Kiosk.name)
         .join(Code, Issuance.code_id == Code.id)
         .join(Platform, Issuance.platform_id == Platform.id)
+        .outerjoin(Kiosk, Issuance.kiosk_id == Kiosk.id)
         .where(Issuance.library_id == library.id, *conditions)
         .order_by(Issuance.window_start.desc(), Issuance.issued_at.desc())
     )
     return [IssuanceRow(i.id, value, platform, i.window_start, i.window_end, i.issued_at, i.channel,
                         i.actor, i.print_count, i.card_hint, i.note, i.voided_at, reason,
-                        refusal_for(i, today, ends))
-            for i, value, reason, platform in found]
+                        refusal_for(i, today, ends), kiosk)
+            for i, value, reason, platform, kiosk in found]
 
 
 def issuances_of_card(session: Session, library: Library, card: str, pepper: str,
@@ -67,10 +77,22 @@ def issuances_of_card(session: Session, library: Library, card: str, pepper: str
     return _rows(session, library, now, Issuance.reader_key == key)
 
 
+SLIP_NUMBER = re.compile(r"S0*(\d{1,9})")
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[\s\-]+", "", text).upper()
+
+
 def issuances_of_code(session: Session, library: Library, code: str, now: datetime) -> list[IssuanceRow]:
-    """Who got this code (the grouping spaces of a slip are allowed)."""
-    value = code.replace(" ", "").strip()
-    return _rows(session, library, now, Code.value == value)
+    """Who got this code, typed as staff type it: any case, with the slip's spaces or
+    the panel's dashes; or a slip number such as S000042."""
+    typed = _folded(code)
+    slip = SLIP_NUMBER.fullmatch(typed)
+    if slip:
+        return _rows(session, library, now, Issuance.id == int(slip.group(1)))
+    stored = func.upper(func.replace(func.replace(Code.value, " ", ""), "-", ""))
+    return _rows(session, library, now, stored == typed)
 
 
 def issuance_row(session: Session, library: Library, issuance_id: int, now: datetime) -> IssuanceRow | None:

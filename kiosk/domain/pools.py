@@ -142,6 +142,40 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
     return _report(library, platform, prepared, pool.id)
 
 
+# -- what a kiosk's idle screen says -------------------------------------------
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether codes are out now, of which platforms, and when the next come."""
+
+    platforms: list[str]     # names of the platforms with a pool valid today
+    left: int                # codes still free today, all platforms together
+    next_from: date | None   # the first day of the next pool, when one is imported
+
+    @property
+    def codes_out(self) -> bool:
+        return self.left > 0
+
+
+def availability(session: Session, library_id: int, now: datetime) -> Availability:
+    library = session.get(Library, library_id)
+    today = local_day(now, library.timezone)
+    current = session.execute(
+        select(Platform.name, func.count(Code.id))
+        .select_from(Pool)
+        .join(Platform, Pool.platform_id == Platform.id)
+        .outerjoin(Code, (Code.pool_id == Pool.id) & (Code.status == CodeStatus.AVAILABLE.value))
+        .where(Pool.library_id == library_id, Pool.valid_from <= today, Pool.valid_until >= today)
+        .group_by(Platform.name)
+        .order_by(Platform.name)
+    ).all()
+    next_from = session.scalar(select(func.min(Pool.valid_from))
+                               .where(Pool.library_id == library_id, Pool.valid_from > today))
+    ends = service_end(session)
+    left = 0 if ends and today > ends else sum(count for _name, count in current)
+    return Availability([name for name, _count in current], left, next_from)
+
+
 # -- what is left -------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from kiosk.storage.database import DatabaseBusy
 from kiosk.storage.models import Channel, Library
 from kiosk.web.access import DESK_ROLES, libraries_of, library_in_scope, login_required, staff_actor
 from kiosk.web.fragments import render_part
+from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS, describe_refusal
 from kiosk.wording.slips import slip_for_issuance
 from printing.barcodes import qr_svg
@@ -49,9 +50,14 @@ def page(slug: str):
     return _render("desk/_empty.html", library_in_scope(slug))
 
 
+def _slip_language() -> str:
+    """The reader's language for the slip, chosen at the desk apart from the staff's own."""
+    return language_from(request.values.get("slip_lang") or request.values.get("lang"))
+
+
 def _slip_result(library: Library, issuance_id: int, result=None, replaced=None):
     """The slip on screen, sent to the desk's printer when it has one."""
-    slip = slip_for_issuance(db.session, issuance_id, g.lang)
+    slip = slip_for_issuance(db.session, issuance_id, _slip_language())
     setting = library.desk_printer
     db.session.rollback()  # hold no database transaction while the printer works
     in_browser, print_error = print_slip_with(setting, slip)
@@ -146,7 +152,7 @@ def slip_pdf(slug: str, issuance_id: int):
         return _refused(library, refused, issuance_id)
     if paper not in PAPERS:
         abort(404)
-    slip = slip_for_issuance(db.session, issuance_id, g.lang)
+    slip = slip_for_issuance(db.session, issuance_id, _slip_language())
     response = make_response(render_pdf(slip, paper))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{slip.slip_id}.pdf"'

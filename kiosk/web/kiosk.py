@@ -13,6 +13,7 @@ from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome
+from kiosk.domain.pools import availability
 from kiosk.domain.kiosks import enrolled_kiosk, kiosk_for_link, record_print_failure, redeem_link, scan_card
 from kiosk.storage.database import DatabaseBusy, is_busy
 from kiosk.storage.models import Kiosk
@@ -20,7 +21,7 @@ from kiosk.web.fragments import render_part
 from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS
 from kiosk.wording.slips import slip_for_issuance
-from printing.barcodes import qr_svg
+from printing.barcodes import code128_svg, qr_svg
 from printing.printers import print_slip_with
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
@@ -54,6 +55,21 @@ def _screen(template: str, status: int = 200, **context):
     return render_part(template, "kiosk/page.html", status, page_context={"kiosk": kiosk}, **context)
 
 
+def _idle(kiosk: Kiosk | None, status: int = 200, **context):
+    """The start screen, saying which codes the kiosk gives and when the next come."""
+    if kiosk is None:
+        return render_template("kiosk/not_set_up.html"), 403
+    context["availability"] = availability(db.session, kiosk.library_id, utcnow())
+    return _screen("kiosk/_idle.html", kiosk=kiosk, status=status, **context)
+
+
+def masked(typed: str) -> str:
+    """The number as typed, so a reader sees a mistyped card, but only its last
+    four characters: the queue behind must not read a card number."""
+    shown = "".join(ch for ch in typed.strip() if ch.isprintable())[:40]
+    return "•" * max(0, len(shown) - 4) + shown[-4:]
+
+
 def _require_kiosk() -> Kiosk:
     kiosk = current_kiosk()
     if kiosk is None:
@@ -64,8 +80,7 @@ def _require_kiosk() -> Kiosk:
 @bp.get("/")
 @bp.get("/screen", endpoint="idle")  # the same screen; htmx asks for it by this name
 def page():
-    kiosk = _require_kiosk()
-    return _screen("kiosk/_idle.html", kiosk=kiosk)
+    return _idle(_require_kiosk())
 
 
 @bp.get("/enrol/<token>")
@@ -109,7 +124,8 @@ def scan():
     if result.outcome is Outcome.REPRINT_WITHHELD:
         return _screen("kiosk/_withheld.html", kiosk=kiosk)
     if not result.has_code:
-        return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, reason=CARD_REFUSALS.get(result.reason))
+        return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, reason=CARD_REFUSALS.get(result.reason),
+                       typed=masked(card))
     slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
     db.session.rollback()  # hold no database transaction while the printer takes its time
     in_browser, error = print_slip_with(printer, slip)
@@ -118,8 +134,11 @@ def scan():
         current_app.logger.warning("kiosk %s: printer failed: %s", kiosk_id, error)
         write(lambda s: record_print_failure(s, kiosk_id=kiosk_id, library_id=library_id,
                                              issuance_id=result.issuance_id, error=error, now=now))
-    return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip,
-                   qr=qr_svg(slip.activation_url), print_failed=bool(error), autoprint=in_browser)
+    # A slip that did not print: the code stays up longer, for the reader to copy it.
+    idle = kiosk.library.kiosk_idle_seconds * (4 if error else 1)
+    return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip, idle_seconds=idle,
+                   qr=qr_svg(slip.activation_url), barcode=code128_svg(slip.code), print_failed=bool(error),
+                   autoprint=in_browser)
 
 
 @bp.errorhandler(DatabaseBusy)
@@ -138,6 +157,4 @@ def _stale_form(error):
     # A form token from before a restart: start the screen again, no error page.
     # (The CSRF check runs before this blueprint's own before_request.)
     _language()
-    if current_kiosk() is None:
-        return render_template("kiosk/not_set_up.html"), 403
-    return _screen("kiosk/_idle.html", notice=True, status=400)
+    return _idle(current_kiosk(), status=400, notice=True)
