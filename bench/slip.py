@@ -22,15 +22,19 @@ from printing.pdf import render_pdf  # noqa: E402
 from printing.slip import Slip  # noqa: E402
 
 SLIP = Slip(
-    language="pl", header="Biblioteka Publiczna w Łomiankach", platform="Legimi", title="Twój kod Legimi",
+    language="pl", header="Biblioteka Publiczna w Łomiankach", platform="Legimi",
+    title="Twój kod Legimi na luty\u00a02020",
     code="LGM7Q2XK9PZA", activation_url="https://www.legimi.pl/mazowieckie",
     warning="Aktywuj kod do 29.02.2020 — po tym dniu kod wygasa i nowy trzeba odebrać osobiście w bibliotece.",
     steps_title="Jak zacząć:",
     steps=("Wejdź na https://www.legimi.pl/mazowieckie i wpisz kod.",
-           "Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, który przyjdzie e-mailem) i hasło.",
+           "Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, który przyjdzie e-mailem) i hasło "
+           "— albo zaloguj się na swoje konto i wpisz nowy kod.",
            "Pobierz darmową aplikację Legimi: iOS, Android, Windows — telefony, tablety, czytniki."),
     access_note="Dostęp: 30 dni od aktywacji, najpóźniej do 02.01.2021.",
     issued_line="Wydano 14.02.2020 10:05 · wydruk S000042", slip_id="S000042",
+    devices_note="Kod działa na dwóch urządzeniach.",
+    help_note="Kod nie działa? Sprawdź, czy wpisujesz go do 29.02.2020; jeśli tak — zapytaj w bibliotece.",
 )
 
 

@@ -6,6 +6,10 @@
     escpos-usb:VENDOR:PRODUCT   a USB receipt printer (hex ids, e.g. 04b8:0202)
     escpos-file:PATH            a device file such as /dev/usb/lp0
 
+Each but `browser` may end in the paper's width, `@80` (the default) or `@58`:
+`cups:desk@58` prints the 58 mm PDF, `escpos-tcp:192.168.1.50@58` wraps at 32
+columns instead of 48.
+
 A printer that is off, out of paper or unreachable raises PrinterError; the caller
 keeps the issuance and tells the reader to ask at the desk."""
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Printer:
     kind: str
     target: str = ""
     port: int = 9100
+    paper: str = "80"  # the roll's width in mm: "80" or "58"
 
     @property
     def prints_in_browser(self) -> bool:
@@ -46,13 +51,13 @@ class Printer:
             return  # the page itself prints
         try:
             if self.kind == "cups":
-                _print_cups(self.target, render_pdf(slip, "pdf80"))
+                _print_cups(self.target, render_pdf(slip, f"pdf{self.paper}"))
             elif self.kind == "escpos-tcp":
-                _send_tcp(self.target, self.port, render_escpos(slip))
+                _send_tcp(self.target, self.port, render_escpos(slip, self.paper))
             elif self.kind == "escpos-file":
-                _write_device(self.target, render_escpos(slip))
+                _write_device(self.target, render_escpos(slip, self.paper))
             elif self.kind == "escpos-usb":
-                _send_usb(self.target, render_escpos(slip))
+                _send_usb(self.target, render_escpos(slip, self.paper))
         except PrinterError:
             raise
         except Exception as exc:  # a driver, a font, a device: the issuance must stand
@@ -110,21 +115,36 @@ def print_slip_with(setting: str, slip: Slip) -> tuple[bool, str | None]:
     return printer.prints_in_browser, None
 
 
+PAPER_WIDTHS = ("80", "58")
+
+
 def printer_from_setting(setting: str) -> Printer:
     kind, _, rest = (setting or "browser").strip().partition(":")
     if kind == "browser" and not rest:
         return Printer("browser")
+    rest, paper = _paper_width(rest, setting)
     if kind in ("cups", "escpos-file") and rest:
-        return Printer(kind, rest)
+        return Printer(kind, rest, paper=paper)
     if kind == "escpos-tcp" and rest:
         host, _, port = rest.partition(":")
         if port and not port.isdigit():
             raise PrinterSettingError(f"port must be a number: {setting}")
-        return Printer(kind, host, int(port or 9100))
+        return Printer(kind, host, int(port or 9100), paper=paper)
     if kind == "escpos-usb" and rest.count(":") == 1:
         try:
             [int(part, 16) for part in rest.split(":")]
         except ValueError:
             raise PrinterSettingError(f"USB ids are hexadecimal VENDOR:PRODUCT: {setting}")
-        return Printer(kind, rest)
+        return Printer(kind, rest, paper=paper)
     raise PrinterSettingError(f"unknown printer setting: {setting!r}")
+
+
+def _paper_width(rest: str, setting: str) -> tuple[str, str]:
+    """'desk@58' -> ('desk', '58'); without a suffix, 80 mm. A suffix of digits that
+    is no paper we print on is refused rather than taken as part of a name."""
+    target, at, width = rest.rpartition("@")
+    if not at or not width.isdigit():
+        return rest, "80"
+    if width not in PAPER_WIDTHS:
+        raise PrinterSettingError(f"paper width must be @80 or @58: {setting}")
+    return target, width

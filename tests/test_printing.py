@@ -119,8 +119,9 @@ def test_escpos_over_tcp_has_code_polish_in_cp852_and_ends_with_a_cut(issued_sli
 def test_escpos_in_ukrainian_uses_a_cyrillic_code_page(issued_slip):
     data = render_escpos(issued_slip("uk"))
 
-    assert b"\x1bt\x11" in data  # ESC t 17: CP866
-    assert "Активуйте".encode("cp866") in data
+    # ESC t 46: CP1251, which has і and ґ (CP866, ESC t 17, has neither)
+    assert b"\x1bt\x2e" in data and b"\x1bt\x11" not in data
+    assert "Активуйте".encode("cp1251") in data and "Перейдіть".encode("cp1251") in data
 
 
 def test_escpos_to_a_file(issued_slip, tmp_path):

@@ -22,6 +22,15 @@ def issuance_id_from_slip(text: str) -> int | None:
     return int(text[1:]) if text.startswith("S") and text[1:].isdigit() else None
 
 
+def month_name(month: int) -> str:
+    """The month's name as it follows "kod na …" (Polish and Ukrainian: the accusative,
+    which for every month is the same as the nominative)."""
+    return (gettext("styczeń"), gettext("luty"), gettext("marzec"), gettext("kwiecień"),
+            gettext("maj"), gettext("czerwiec"), gettext("lipiec"), gettext("sierpień"),
+            gettext("wrzesień"), gettext("październik"), gettext("listopad"),
+            gettext("grudzień"))[month - 1]
+
+
 def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip:
     issuance, code, library, platform = session.execute(
         select(Issuance, Code, Library, Platform)
@@ -34,6 +43,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
     # The code must be activated by its window's end, and never after the service.
     activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
     issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
+    month = issuance.window_start
     with force_locale(language):
         if service_end:
             access = gettext("Dostęp: 30 dni od aktywacji, najpóźniej do %(date)s.",
@@ -44,7 +54,8 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
             language=language,
             header=library.slip_header or library.name,
             platform=platform.name,
-            title=gettext("Twój kod %(platform)s", platform=platform.name),
+            title=gettext("Twój kod %(platform)s na %(month)s", platform=platform.name,
+                          month=f"{month_name(month.month)}\u00a0{month.year}"),  # one line
             code=code.value,
             activation_url=platform.activation_url,
             warning=gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
@@ -53,11 +64,15 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
             steps=(
                 gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),
                 gettext("Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, "
-                        "który przyjdzie e-mailem) i hasło."),
+                        "który przyjdzie e-mailem) i hasło — albo zaloguj się na swoje konto "
+                        "i wpisz nowy kod."),
                 gettext("Pobierz darmową aplikację %(platform)s: iOS, Android, Windows — telefony, "
                         "tablety, czytniki.", platform=platform.name),
             ),
             access_note=access,
+            devices_note=gettext("Kod działa na dwóch urządzeniach."),
+            help_note=gettext("Kod nie działa? Sprawdź, czy wpisujesz go do %(date)s; jeśli tak — "
+                              "zapytaj w bibliotece.", date=format_date(activate_by)),
             issued_line=gettext("Wydano %(when)s · wydruk %(slip)s",
                                 when=issued.strftime("%d.%m.%Y %H:%M"), slip=slip_id(issuance.id)),
             slip_id=slip_id(issuance.id),
