@@ -267,3 +267,19 @@ def test_the_readme_names_the_code_pages_escpos_sends():
 
     assert "Polish in code page 852 (ESC t 18) and Ukrainian in 1251 (ESC t 46)" in readme
     assert {18: "cp852", 46: "cp1251"} == CODECS
+
+
+def test_on_the_last_day_the_slip_says_today(app):
+    from helpers import codes
+
+    library = make_library("lib")
+    make_pool(library, codes("LAST", 2), (warsaw(2020, 1, 2).date(), warsaw(2020, 1, 31).date()))
+    result = issue(app, "12345678", warsaw(2020, 1, 31, 15), library="lib")
+
+    with app.test_request_context():
+        last_day = slip_for_issuance(db.session, result.issuance_id, "pl", now=warsaw(2020, 1, 31, 15))
+        day_before = slip_for_issuance(db.session, result.issuance_id, "en", now=warsaw(2020, 1, 30, 15))
+        last_day_en = slip_for_issuance(db.session, result.issuance_id, "en", now=warsaw(2020, 1, 31, 15))
+
+    assert last_day.warning.startswith("Aktywuj kod dziś, 31.01.2020")
+    assert "today" not in day_before.warning and "today, 31.01.2020" in last_day_en.warning

@@ -1,13 +1,14 @@
 """From an issuance to the slip model, in the reader's language."""
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.domain.clock import format_date
+from kiosk.domain.clock import format_date, local_day, utcnow
 from kiosk.storage.models import Code, Consortium, Issuance, Library, Platform
 from printing.slip import Slip
 
@@ -31,7 +32,8 @@ def month_name(month: int) -> str:
             gettext("grudzień"))[month - 1]
 
 
-def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip:
+def slip_for_issuance(session: Session, issuance_id: int, language: str, now: datetime | None = None) -> Slip:
+    """The slip as printed now: on the last day it may be activated, it says "today"."""
     issuance, code, library, platform = session.execute(
         select(Issuance, Code, Library, Platform)
         .join(Code, Issuance.code_id == Code.id)
@@ -58,8 +60,11 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str) -> Slip
                           month=f"{month_name(month.month)}\u00a0{month.year}"),  # one line
             code=code.value,
             activation_url=platform.activation_url,
-            warning=gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
-                            "odebrać osobiście w bibliotece.", date=format_date(activate_by)),
+            warning=(gettext("Aktywuj kod dziś, %(date)s — jutro kod wygasa i nowy trzeba odebrać "
+                             "osobiście w bibliotece.", date=format_date(activate_by))
+                     if local_day(now or utcnow(), library.timezone) == activate_by else
+                     gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
+                             "odebrać osobiście w bibliotece.", date=format_date(activate_by))),
             steps_title=gettext("Jak zacząć:"),
             steps=(
                 gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),
