@@ -376,7 +376,7 @@ def test_dashboard_and_report(app, two_libraries, signed_in_admin):
 
     assert "a.xlsx" in page and "<svg" in page and "Wydania w tym miesiącu" in page
     book = load_workbook(io.BytesIO(report.data))
-    assert book.sheetnames == ["aaa"]
+    assert book.sheetnames == ["aaa", "Wydane kody"]
 
 
 def test_users_add_role_disable(app, two_libraries):
@@ -458,10 +458,10 @@ def test_events_are_filtered(app, two_libraries, signed_in_admin):
     today_only = client.get(f"/admin/aaa/events?from={today}&to={today}").get_data(as_text=True)
     long_ago = client.get("/admin/aaa/events?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
 
-    assert "<td>reprint</td>" in everything and "<td>issue</td>" in everything
-    assert issues.count("<td>issue</td>") == 1 and "<td>reprint</td>" not in issues
+    assert "<td>ponowny wydruk</td>" in everything and "<td>wydanie kodu</td>" in everything
+    assert issues.count("<td>wydanie kodu</td>") == 1 and "<td>ponowny wydruk</td>" not in issues
     assert "Brak zdarzeń" in by_who and "Brak zdarzeń" in long_ago
-    assert "<td>reprint</td>" in today_only
+    assert "<td>ponowny wydruk</td>" in today_only
 
 
 def test_an_admin_cannot_point_a_printer_at_a_file_or_host_the_operator_did_not_list(app, two_libraries,

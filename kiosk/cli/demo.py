@@ -72,7 +72,8 @@ def _demo_library_id(session: Session) -> int | None:
 
 def demo_admin_password(session: Session, *, now: datetime) -> str | None:
     """A fresh password for the demo library's admin account (made on first use),
-    printed by `kiosk demo` so a newcomer can sign in; None without a demo library."""
+    printed by `kiosk demo` so a newcomer can sign in (and must then choose their
+    own); None without a demo library."""
     library_id = _demo_library_id(session)
     if library_id is None:
         return None
@@ -81,7 +82,7 @@ def demo_admin_password(session: Session, *, now: datetime) -> str | None:
         user_id = s.scalar(select(StaffUser.id).where(StaffUser.username == DEMO_ADMIN))
         if user_id is None:
             return create_user(s, username=DEMO_ADMIN, role=Role.LIBRARY_ADMIN, library_id=library_id,
-                               actor=DEMO, now=now)[1]
+                               actor=DEMO, now=now, must_change_password=True)[1]
         return reset_password(s, user_id, DEMO, now)
 
     return run_in_transaction(session, work)

@@ -60,13 +60,30 @@ class AccountRefused(Refused):
     pass
 
 
+# Passwords are read aloud and typed from paper: no characters that look alike
+# (0/O/o/Q/D, 1/l/I/i/j, 5/S/s, 2/Z/z, 8/B, 6/G/b, 9/g/q, u/v/U/V/Y/y), and no letter
+# whose capital looks like it (c/C, k/K, m/M, p/P, w/W, x/X: one case only).
+PASSWORD_UPPER = "AEFHLMNPRTWX"
+PASSWORD_LOWER = "adefhknrt"
+PASSWORD_DIGITS = "347"
+PASSWORD_ALPHABET = PASSWORD_UPPER + PASSWORD_LOWER + PASSWORD_DIGITS
+PASSWORD_LENGTH = 16  # 24 characters: about 73 bits
+
+
 def new_password() -> str:
-    return secrets.token_urlsafe(12)
+    """A generated password: 16 characters without look-alikes, with at least one
+    capital, one small letter and one digit."""
+    while True:
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+        if all(any(ch in group for ch in password) for group in (PASSWORD_UPPER, PASSWORD_LOWER, PASSWORD_DIGITS)):
+            return password
 
 
 def create_user(session: Session, *, username: str, role: str, library_id: int | None, actor: Actor,
-                now: datetime) -> tuple[StaffUser, str]:
-    """A new account and its generated password (shown once)."""
+                now: datetime, must_change_password: bool = False) -> tuple[StaffUser, str]:
+    """A new account and its generated password (shown once). With
+    must_change_password (the admin panel, the demo) the user must choose a password
+    of their own at the first sign-in."""
     username = (username or "").strip().lower()
     if not USERNAME.fullmatch(username):
         raise AccountRefused(AccountProblem.USERNAME)
@@ -78,7 +95,8 @@ def create_user(session: Session, *, username: str, role: str, library_id: int |
         raise AccountRefused(AccountProblem.USERNAME_TAKEN, username=username)
     password = new_password()
     user = StaffUser(username=username, password_hash=generate_password_hash(password), role=role,
-                     library_id=None if role == Role.CONSORTIUM_ADMIN else library_id, created_at=now)
+                     library_id=None if role == Role.CONSORTIUM_ADMIN else library_id, created_at=now,
+                     must_change_password=must_change_password)
     session.add(user)
     session.flush()
     record_event(session, kind=EventKind.USER_CREATED, actor=actor, library_id=user.library_id, now=now,
@@ -180,16 +198,19 @@ def change_password(session: Session, user_id: int, current: str, new: str, now:
         raise AccountRefused(AccountProblem.PASSWORD_SHORT, minimum=MIN_PASSWORD)
     user.password_hash = generate_password_hash(new)
     user.session_version += 1
+    user.must_change_password = False
     record_event(session, kind=EventKind.PASSWORD_CHANGED, actor=Actor.staff(user.id, user.username),
                  library_id=user.library_id, now=now)
     return user
 
 
 def reset_password(session: Session, user_id: int, actor: Actor, now: datetime) -> str:
-    """A new generated password (shown once); the user's sessions end."""
+    """A new generated password (shown once), to be changed at the next sign-in;
+    the user's sessions end."""
     user = session.get(StaffUser, user_id)
     password = new_password()
     user.password_hash, user.session_version = generate_password_hash(password), user.session_version + 1
+    user.must_change_password = True
     record_event(session, kind=EventKind.PASSWORD_CHANGED, actor=actor, library_id=user.library_id, now=now,
                  username=user.username)
     return password

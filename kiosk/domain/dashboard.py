@@ -1,17 +1,20 @@
-"""A library's dashboard in numbers: this and last month's pools, issues per day
-this month (with the bars of a server-drawn chart) and per channel."""
+"""A library's dashboard in numbers: last, this and next month's pools (so the
+admin sees next month is ready before it starts), issues per day this month (with
+the bars of a server-drawn chart) and per channel, and the month its report link
+offers."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.clock import local_day, month_window
-from kiosk.storage.models import Channel, Library
+from kiosk.storage.models import Channel, Issuance, Library, Platform, Pool
 from kiosk.domain.pools import PoolSummary, pool_summaries
-from kiosk.domain.reports import issuances_per_day
+from kiosk.domain.report_figures import issuances_per_day, utc_bounds
 
 CHART_WIDTH, CHART_HEIGHT = 620, 160
 
@@ -30,22 +33,56 @@ class Bar:
 class Dashboard:
     month_start: date
     previous_month: date
+    next_month: date
     pools: list[PoolSummary]
     bars: list[Bar]
     peak: int
     by_channel: dict[str, int]
+    next_month_ready: dict[str, bool]  # platform name -> a pool of next month is imported
+    report_month: date  # the month the report link offers
+    platform_names: dict[str, str]  # slug -> name
+
+    @property
+    def next_month_pools(self) -> list[PoolSummary]:
+        return [pool for pool in self.pools if pool.valid_from >= self.next_month]
 
     @property
     def issued_this_month(self) -> int:
         return sum(self.by_channel.values())
 
 
+def _month_after(first: date) -> tuple[date, date]:
+    return month_window(*((first + timedelta(days=32)).timetuple()[:2]))
+
+
+def _month_before(first: date) -> date:
+    return month_window(*((first - timedelta(days=1)).timetuple()[:2]))[0]
+
+
+def report_month(session: Session, library_ids: list[int] | None, today: date, tz_name: str) -> date:
+    """The month a report link offers: the month that has just ended, or this month
+    while nothing (no pool, no issuance) is older than it: a library's first month."""
+    first = month_window(today.year, today.month)[0]
+    older_pool = select(Pool.id).where(Pool.valid_from < first)
+    older_issue = select(Issuance.id).where(Issuance.issued_at < utc_bounds(first, first, tz_name)[0])
+    if library_ids is not None:
+        older_pool = older_pool.where(Pool.library_id.in_(library_ids))
+        older_issue = older_issue.where(Issuance.library_id.in_(library_ids))
+    if session.scalar(older_pool.limit(1)) is None and session.scalar(older_issue.limit(1)) is None:
+        return first
+    return _month_before(first)
+
+
 def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboard:
     today = local_day(now, library.timezone)
     first, last = month_window(today.year, today.month)
-    previous_first = month_window(*((first - timedelta(days=1)).timetuple()[:2]))[0]
+    previous_first = _month_before(first)
+    next_first, next_last = _month_after(first)
     pools = [s for s in pool_summaries(session, now, library_id=library.id)
-             if s.valid_until >= previous_first and s.valid_from <= last]
+             if s.valid_until >= previous_first and s.valid_from <= next_last]
+    platforms = dict(session.execute(select(Platform.slug, Platform.name).order_by(Platform.name)).all())
+    ready = {name: any(p.platform == slug and p.valid_from <= next_last and p.valid_until >= next_first
+                       for p in pools) for slug, name in platforms.items()}
     per_day = issuances_per_day(session, library, first, last)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     totals = [sum(per_day.get(day, Counter()).values()) for day in days]
@@ -58,5 +95,8 @@ def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboar
     by_channel = Counter()
     for counts in per_day.values():
         by_channel.update(counts)
-    return Dashboard(month_start=first, previous_month=previous_first, pools=pools, bars=bars, peak=peak,
-                     by_channel={channel.value: by_channel.get(channel.value, 0) for channel in Channel})
+    return Dashboard(month_start=first, previous_month=previous_first, next_month=next_first, pools=pools,
+                     bars=bars, peak=peak,
+                     by_channel={channel.value: by_channel.get(channel.value, 0) for channel in Channel},
+                     next_month_ready=ready, platform_names=platforms,
+                     report_month=report_month(session, [library.id], today, library.timezone))

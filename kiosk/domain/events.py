@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
-from kiosk.storage.models import Event
+from kiosk.storage.models import Code, Event, Issuance, Pool
 
 
 class EventKind(enum.StrEnum):
@@ -73,3 +75,97 @@ def record_event(session: Session, *, kind: EventKind, actor: Actor, now: dateti
     )
     session.add(event)
     return event
+
+
+# -- reading the log: a page of events, filtered ---------------------------------------
+
+LOG_PAGE = 200
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    kind: str = ""
+    who: str = ""
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """An event with its details, and the codes its ids stand for (issuance_id and
+    code_id are the database's; people know the code and the slip)."""
+
+    event: Event
+    details: dict
+    codes: dict[str, str]  # "issuance_id"/"code_id"/"replaces_issuance_id" -> the code
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[LogRow]
+    page: int
+    has_newer: bool
+    has_older: bool
+    kinds: list[str]
+
+
+def _id_mention(key: str, value: int):
+    """Events whose details name this id under this key (the details are JSON with
+    sorted keys, written by record_event, so `"key": 42` ends with "," or "}")."""
+    return or_(Event.details.like(f'%"{key}": {int(value)},%'), Event.details.like(f'%"{key}": {int(value)}}}%'))
+
+
+def _code_filter(session: Session, code: str, library_id: int | None):
+    value = code.strip().upper()
+    code_query = select(Code.id).where(func.upper(Code.value) == value)
+    if library_id is not None:
+        code_query = code_query.join(Pool, Code.pool_id == Pool.id).where(Pool.library_id == library_id)
+    code_ids = list(session.scalars(code_query))
+    issuance_ids = list(session.scalars(select(Issuance.id).where(Issuance.code_id.in_(code_ids)))) \
+        if code_ids else []
+    mentions = [_id_mention("code_id", n) for n in code_ids]
+    mentions += [_id_mention(key, n) for n in issuance_ids for key in ("issuance_id", "replaces_issuance_id")]
+    return or_(*mentions) if mentions else false()
+
+
+def event_log(session: Session, *, library_id: int | None, filters: LogFilters, page: int = 1,
+              per_page: int = LOG_PAGE) -> LogPage:
+    """One page (newest first) of a library's log, or with library_id None of what
+    belongs to no library."""
+    scope = Event.library_id == library_id if library_id is not None else Event.library_id.is_(None)
+    query = select(Event).where(scope)
+    if filters.kind:
+        query = query.where(Event.kind == filters.kind)
+    if filters.who:
+        query = query.where(Event.actor.contains(filters.who, autoescape=True))
+    if filters.since is not None:
+        query = query.where(Event.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Event.at < filters.until)
+    if filters.code.strip():
+        query = query.where(_code_filter(session, filters.code, library_id))
+    page = max(page, 1)
+    events = list(session.scalars(query.order_by(Event.at.desc(), Event.id.desc())
+                                  .offset((page - 1) * per_page).limit(per_page + 1)))
+    has_older, events = len(events) > per_page, events[:per_page]
+    details = [json.loads(event.details or "{}") for event in events]
+    codes = _codes_named(session, details)
+    rows = [LogRow(event, data, {key: codes[(key, data[key])] for key in data if (key, data[key]) in codes})
+            for event, data in zip(events, details)]
+    kinds = sorted(session.scalars(select(Event.kind).where(scope).distinct()))
+    return LogPage(rows=rows, page=page, has_newer=page > 1, has_older=has_older, kinds=kinds)
+
+
+def _codes_named(session: Session, details: list[dict]) -> dict[tuple[str, int], str]:
+    """(key, id) -> the code's value, for every issuance and code id on the page."""
+    issuance_ids = {d[key] for d in details for key in ("issuance_id", "replaces_issuance_id")
+                    if isinstance(d.get(key), int)}
+    code_ids = {d["code_id"] for d in details if isinstance(d.get("code_id"), int)}
+    by_issuance = dict(session.execute(select(Issuance.id, Code.value).join(Code, Issuance.code_id == Code.id)
+                                       .where(Issuance.id.in_(issuance_ids))).all()) if issuance_ids else {}
+    by_code = dict(session.execute(select(Code.id, Code.value).where(Code.id.in_(code_ids))).all()) \
+        if code_ids else {}
+    named = {(key, n): value for n, value in by_issuance.items() for key in ("issuance_id", "replaces_issuance_id")}
+    named.update({("code_id", n): value for n, value in by_code.items()})
+    return named

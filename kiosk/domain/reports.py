@@ -1,17 +1,16 @@
 """The monthly report as an XLSX workbook: what each library had in its pools and
-how many codes it handed out, day by day and by channel.
+how many codes it handed out, day by day, by channel and by kiosk; unique readers,
+reprints and refusals by reason; and a last sheet listing every code handed out.
 
 A consortium admin gets every library (with a summary sheet first); a library
-admin gets one sheet, for their own library. Readers never appear: no card
-numbers, no reader keys, only counts.
+admin gets one sheet, for their own library, and the list. Readers never appear
+by number: no card numbers, no reader keys; the list shows only the card's last
+four characters (••••1234). The figures are gathered in kiosk.domain.report_figures.
 """
 from __future__ import annotations
 
 import io
-from collections import Counter
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -21,12 +20,28 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.domain.clock import local_day, month_window
-from kiosk.storage.models import Channel, Issuance, Library, Platform
-from kiosk.domain.pools import PoolSummary, pool_summaries
+from kiosk.domain.clock import month_window
+from kiosk.domain.report_figures import REFUSALS, LibraryMonth, libraries_named, library_month
+from kiosk.storage.models import Channel, Platform
 
 DATE_FORMAT = "DD.MM.YYYY"
+MOMENT_FORMAT = "DD.MM.YYYY HH:MM"
 SUMMARY_TITLE = "Podsumowanie"
+CODES_TITLE = "Wydane kody"
+CODES_HEADERS = ("Biblioteka", "Wydano", "Kod", "Kanał", "Kiosk lub pracownik", "Karta", "Wycofany")
+CHANNEL_WORDS = {Channel.KIOSK: "kiosk", Channel.DESK: "stanowisko", Channel.API: "API"}
+REFUSAL_WORDS = {
+    "empty": "karta: brak numeru",
+    "format": "karta: numer nie tej biblioteki",
+    "check_digit": "karta: zła cyfra kontrolna",
+    "unknown": "karta: spoza rejestru",
+    "expired": "karta: wygasła",
+    "blocked": "karta: zablokowana",
+    "no_codes_left": "brak wolnych kodów",
+    "no_pool": "brak puli",
+    "service_ended": "usługa zakończona",
+    "reprint_withheld": "kod nie pokazany ponownie (numer wpisany, nie zeskanowany)",
+}
 POOL_HEADERS = ("Platforma", "Ważna od", "Ważna do", "Plik", "Kodów", "Wydane", "Wycofane",
                 "Zostało", "Przepadło")
 DAY_HEADERS = ("Dzień", "Kiosk", "Stanowisko", "API", "Razem")
@@ -37,67 +52,6 @@ CHANNELS = (Channel.KIOSK, Channel.DESK, Channel.API)  # the order of the column
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_SHEET_TITLE = 31  # Excel's limit
 BOLD = Font(bold=True)
-
-
-@dataclass(frozen=True)
-class LibraryMonth:
-    """One library's figures for the month, shared by its sheet and the summary."""
-
-    library: Library
-    pools: list[PoolSummary]
-    days: dict[date, Counter]  # every day of the month -> issuances per channel
-
-    def pool_total(self, field: str) -> int:
-        return sum(getattr(pool, field) for pool in self.pools)
-
-    def channel_total(self, channel: Channel) -> int:
-        return sum(counts[channel] for counts in self.days.values())
-
-
-# -- gathering ----------------------------------------------------------------
-
-def _libraries(session: Session, library_ids: list[int] | None) -> list[Library]:
-    query = select(Library).order_by(Library.slug)
-    if library_ids is not None:
-        query = query.where(Library.id.in_(library_ids))
-    libraries = list(session.scalars(query))
-    missing = set(library_ids or ()) - {library.id for library in libraries}
-    if missing:
-        # A wrong id must not quietly give an empty report that looks like "no issuances".
-        raise LookupError(f"no library with id {sorted(missing)}")
-    return libraries
-
-
-def _utc_bounds(first: date, last: date, tz_name: str) -> tuple[datetime, datetime]:
-    """[start, end) in UTC of the local days first..last: the month ends at the
-    library's midnight, not UTC's."""
-    zone = ZoneInfo(tz_name)
-    start = datetime.combine(first, time.min, zone)
-    end = datetime.combine(last + timedelta(days=1), time.min, zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def issuances_per_day(session: Session, library: Library, first: date, last: date) -> dict[date, Counter]:
-    """Issuances per local day and channel, voided ones included (they were handed out).
-
-    Only (issued_at, channel) of one library's month is fetched and bucketed here:
-    grouping by a local date in SQL differs between SQLite and PostgreSQL."""
-    start, end = _utc_bounds(first, last, library.timezone)
-    rows = session.execute(
-        select(Issuance.issued_at, Issuance.channel)
-        .where(Issuance.library_id == library.id, Issuance.issued_at >= start, Issuance.issued_at < end)
-    )
-    days = {first + timedelta(days=n): Counter() for n in range((last - first).days + 1)}
-    for issued_at, channel in rows:
-        days[local_day(issued_at, library.timezone)][Channel(channel)] += 1
-    return days
-
-
-def _library_month(session: Session, library: Library, first: date, last: date,
-                   now: datetime) -> LibraryMonth:
-    pools = [pool for pool in pool_summaries(session, now, library_id=library.id)
-             if pool.valid_from <= last and pool.valid_until >= first]
-    return LibraryMonth(library, pools, issuances_per_day(session, library, first, last))
 
 
 # -- writing ------------------------------------------------------------------
@@ -111,11 +65,15 @@ def _put(sheet: Worksheet, row: int, column: int, value, *, bold: bool = False) 
     characters, which XML cannot hold, are dropped: any name must make a report."""
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    elif isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)  # already in the library's time: a spreadsheet has no zones
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str):
         cell.data_type = "s"
         if value.startswith(FORMULA_STARTS):
             cell.quotePrefix = True
+    elif isinstance(value, datetime):
+        cell.number_format = MOMENT_FORMAT
     elif isinstance(value, date):
         cell.number_format = DATE_FORMAT
     if bold:
@@ -133,7 +91,8 @@ def _fit_columns(sheet: Worksheet, first_row: int) -> None:
     for row in sheet.iter_rows(min_row=first_row):
         for cell in row:
             if cell.value is not None:
-                length = 10 if isinstance(cell.value, date) else len(str(cell.value))
+                length = (16 if isinstance(cell.value, datetime) else 10) if isinstance(cell.value, date) \
+                    else len(str(cell.value))
                 widths[cell.column] = max(widths.get(cell.column, 0), length)
     for column, width in widths.items():
         sheet.column_dimensions[get_column_letter(column)].width = min(max(width + 2, 8), 60)
@@ -177,12 +136,55 @@ def _write_library_sheet(sheet: Worksheet, figures: LibraryMonth, month: str,
         row += 1
     per_channel = [figures.channel_total(channel) for channel in CHANNELS]
     _put_row(sheet, row, ("Razem", *per_channel, sum(per_channel)), bold=True)
+    row = _write_more(sheet, row + 2, figures)
     _fit_columns(sheet, first_row=4)
+
+
+def _write_more(sheet: Worksheet, row: int, figures: LibraryMonth) -> int:
+    """Readers, reprints, refusals by reason and issues per kiosk, from `row` on."""
+    _put(sheet, row, 1, "Czytelnicy i wydruki", bold=True)
+    _put_row(sheet, row + 1, ("Czytelnicy (bez powtórzeń)", figures.unique_readers))
+    _put_row(sheet, row + 2, ("Ponowne wydruki", figures.reprints))
+    row += 4
+    _put(sheet, row, 1, "Odmowy", bold=True)
+    _put_row(sheet, row + 1, ("Powód", "Ile razy"), bold=True)
+    row += 2
+    for reason in (*REFUSALS, *sorted(set(figures.refusals) - set(REFUSALS))):
+        _put_row(sheet, row, (REFUSAL_WORDS.get(reason, reason), figures.refusals.get(reason, 0)))
+        row += 1
+    _put_row(sheet, row, ("Razem", sum(figures.refusals.values())), bold=True)
+    row += 2
+    _put(sheet, row, 1, "Wydania według kiosku", bold=True)
+    _put_row(sheet, row + 1, ("Kiosk", "Wydane"), bold=True)
+    row += 2
+    for name, count in figures.per_kiosk:
+        _put_row(sheet, row, (name, count))
+        row += 1
+    if not figures.per_kiosk:
+        _put(sheet, row, 1, "Brak kiosków")
+        row += 1
+    return row
+
+
+def _write_codes_sheet(sheet: Worksheet, months: list[LibraryMonth]) -> None:
+    """Every code handed out in the month: when (the library's time), the code, the
+    channel in words, the kiosk or staff member, the card masked."""
+    _put_row(sheet, 1, CODES_HEADERS, bold=True)
+    row = 2
+    for figures in months:
+        for issued in figures.codes:
+            _put_row(sheet, row, (figures.library.slug, issued.issued_at, issued.code,
+                                  CHANNEL_WORDS.get(issued.channel, issued.channel), issued.by, issued.masked_card,
+                                  "tak" if issued.voided else ""))
+            row += 1
+    if row == 2:
+        _put(sheet, 2, 1, "Brak wydanych kodów w tym miesiącu")
+    _fit_columns(sheet, first_row=1)
 
 
 def _summary_row(figures: LibraryMonth) -> list[int]:
     """The numeric columns of one library's summary row."""
-    pools = [figures.pool_total(field) for field in ("total", "issued", "void", "left", "expired")]
+    pools = [figures.pool_total(name) for name in ("total", "issued", "void", "left", "expired")]
     return pools + [figures.channel_total(channel) for channel in CHANNELS]
 
 
@@ -202,10 +204,11 @@ def monthly_report(session: Session, *, year: int, month: int, library_ids: list
     """The XLSX report for a calendar month; library_ids=None means every library.
 
     With more than one library the first sheet, "Podsumowanie", has a row per
-    library and a "Razem" row; then each library has a sheet named by its slug."""
+    library and a "Razem" row; then each library has a sheet named by its slug;
+    the last, "Wydane kody", lists every code handed out."""
     first, last = month_window(year, month)
-    libraries = _libraries(session, library_ids)
-    months = [_library_month(session, library, first, last, now) for library in libraries]
+    libraries = libraries_named(session, library_ids)
+    months = [library_month(session, library, first, last, now) for library in libraries]
     platform_names = {slug: name for slug, name in session.execute(select(Platform.slug, Platform.name))}
 
     book = Workbook()
@@ -216,6 +219,7 @@ def monthly_report(session: Session, *, year: int, month: int, library_ids: list
     for figures in months:
         sheet = book.create_sheet(_sheet_title(figures.library.slug, taken))
         _write_library_sheet(sheet, figures, f"{month:02d}.{year}", platform_names)
+    _write_codes_sheet(book.create_sheet(_sheet_title(CODES_TITLE, taken)), months)
 
     buffer = io.BytesIO()
     book.save(buffer)

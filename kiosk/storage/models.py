@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
     types,
 )
@@ -212,6 +213,8 @@ class StaffUser(Base):
     # Bumped when the password changes or the account is disabled: older sessions end.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A generated password (a new account, a reset) must be changed at the first sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     library: Mapped[Library | None] = relationship()
 

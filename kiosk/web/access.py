@@ -18,6 +18,7 @@ from kiosk.storage.models import Library, Role, StaffUser
 
 DESK_ROLES = (Role.DESK, Role.LIBRARY_ADMIN, Role.CONSORTIUM_ADMIN)
 ADMIN_ROLES = (Role.LIBRARY_ADMIN, Role.CONSORTIUM_ADMIN)
+PASSWORD_ENDPOINT = "auth.password"  # the one staff page open before a generated password is changed
 
 
 def sign_in(user: StaffUser) -> None:
@@ -51,6 +52,12 @@ def login_required(*roles: str):
                 target = url_for("auth.login", next=request.path)
                 if is_fragment_request():
                     # A fragment request: send the whole page to the login form.
+                    return "", 401, {"HX-Redirect": target}
+                return redirect(target)
+            if g.user.must_change_password and request.endpoint != PASSWORD_ENDPOINT:
+                # A generated password is the user's own only once they have changed it.
+                target = url_for(PASSWORD_ENDPOINT)
+                if is_fragment_request():
                     return "", 401, {"HX-Redirect": target}
                 return redirect(target)
             if roles and g.user.role not in roles:

@@ -54,6 +54,8 @@ def login():
             error = describe(Problem(outcome))
         else:
             sign_in(outcome)
+            if outcome.must_change_password:
+                return redirect(url_for("auth.password"))
             return redirect(_safe_next(request.args.get("next")) or _home_of(outcome))
     return render_template("auth/login.html", error=error), 401 if error else 200
 

@@ -2,15 +2,20 @@
 the printers an admin may choose."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from flask import abort, current_app, render_template, request
 
 from kiosk.domain.clock import local_day, month_window, parse_month, utcnow
+from kiosk.wording.names import card_check_name, check_digit_name, event_name, pattern_example, printer_name
+
+# Stored values in words, for every admin page.
+IN_WORDS = dict(printer_name=printer_name, card_check_name=card_check_name, check_digit_name=check_digit_name,
+                event_name=event_name, pattern_example=pattern_example)
 
 
 def page(template: str, status: int = 200, **context):
-    return render_template(template, **context), status
+    return render_template(template, **IN_WORDS, **context), status
 
 
 def printer_choices() -> list[str]:
@@ -30,8 +35,3 @@ def month_arg() -> tuple[date, date]:
     today = local_day(utcnow())
     return month_window(today.year, today.month)
 
-
-def previous_month_start() -> date:
-    """Reports are made for the month that has just ended."""
-    first, _last = month_arg()
-    return month_window(*(first - timedelta(days=1)).timetuple()[:2])[0]

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from kiosk.app.extensions import db
 from kiosk.app.units import write
-from kiosk.domain.clock import utcnow
+from kiosk.domain.clock import DEFAULT_TIMEZONE, local_day, utcnow
+from kiosk.domain.dashboard import report_month
 from kiosk.domain.libraries import add_library
 from kiosk.domain.reports import monthly_report
 from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
@@ -16,7 +17,7 @@ from kiosk.domain.settings import (SettingsRefused, current_consortium_settings,
 from kiosk.storage.models import Library, Role
 from kiosk.web.access import ADMIN_ROLES, login_required, staff_actor
 from kiosk.web.admin import bp
-from kiosk.web.admin.common import month_arg, page, previous_month_start
+from kiosk.web.admin.common import month_arg, page
 from kiosk.web.admin.reports import xlsx_response
 from kiosk.wording.messages import describe_refusal
 
@@ -29,7 +30,9 @@ def overview():
     if g.user.role != Role.CONSORTIUM_ADMIN:
         return redirect(url_for("admin.dashboard", slug=g.user.library.slug))
     libraries = db.session.scalars(select(Library).order_by(Library.name)).all()
-    return page("admin/overview.html", libraries=libraries, month=previous_month_start(),
+    today = local_day(utcnow())
+    return page("admin/overview.html", libraries=libraries,
+                month=report_month(db.session, None, today, DEFAULT_TIMEZONE),
                 settings=current_consortium_settings(db.session, PLATFORM))
 
 

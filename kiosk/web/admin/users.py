@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from kiosk.app.extensions import db
 from kiosk.app.units import write
-from kiosk.domain.accounts import LIBRARY_ROLES, AccountRefused, create_user, set_active, set_role
+from kiosk.domain.accounts import (LIBRARY_ROLES, AccountRefused, create_user, reset_password, set_active,
+                                   set_role)
 from kiosk.domain.clock import utcnow
 from kiosk.storage.models import Library, StaffUser
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required, staff_actor
@@ -26,11 +27,12 @@ def _user_of(library: Library, user_id: int) -> StaffUser:
     return user
 
 
-def _users_page(library: Library, created: tuple | None = None, error: str | None = None, status: int = 200):
+def _users_page(library: Library, created: tuple | None = None, error: str | None = None, status: int = 200,
+                reset: tuple | None = None):
     users = db.session.scalars(select(StaffUser).where(StaffUser.library_id == library.id)
                                .order_by(StaffUser.username)).all()
     return page("admin/users.html", library=library, users=users, roles=ROLES, created=created, error=error,
-                status=status)
+                status=status, reset=reset)
 
 
 @bp.get("/<slug>/users")
@@ -49,7 +51,8 @@ def user_add(slug: str):
         abort(400)
     try:
         created = write(lambda s: (lambda user, password: (user.username, password))(
-            *create_user(s, username=username, role=role, library_id=library_id, actor=actor, now=utcnow())))
+            *create_user(s, username=username, role=role, library_id=library_id, actor=actor, now=utcnow(),
+                         must_change_password=True)))
     except AccountRefused as refused:
         return _users_page(library, error=describe_refusal(refused), status=400)
     return _users_page(library, created=created)
@@ -59,11 +62,14 @@ def user_add(slug: str):
 @login_required(*ADMIN_ROLES)
 def user_change(slug: str, user_id: int):
     library = library_in_scope(slug)
-    _user_of(library, user_id)
+    username = _user_of(library, user_id).username
     action, actor = request.form.get("action"), staff_actor()
-    if user_id == g.user.id and action in ("disable", "role"):
+    if user_id == g.user.id and action in ("disable", "role", "reset"):
         return _users_page(library, error=_("Własnego konta nie można tu wyłączyć ani zmienić mu roli."),
                            status=400)
+    if action == "reset":
+        password = write(lambda s: reset_password(s, user_id, actor, utcnow()))
+        return _users_page(library, reset=(username, password))
     if action == "role" and request.form.get("role") in ROLES:
         role = request.form["role"]
         write(lambda s: set_role(s, user_id, role, actor, utcnow()))
