@@ -49,15 +49,17 @@
       var entry = document.getElementById("entry");
       if (entry) entry.value = entryKind();
     }
-    if (event.target !== input && (event.key.length === 1 || event.key === "Enter")) {
-      // A key pressed anywhere else (a scanner after a tap on a button) goes to the
-      // card field; its Enter scans, it never presses the button.
+    if (event.target !== input && event.key.length === 1 && event.key !== " ") {
+      // A character typed anywhere else (a scanner after a tap on "Gotowe") goes to
+      // the card field.
       input.focus({ preventScroll: true });
-      if (event.key === "Enter") {
-        event.preventDefault();
-        if (input.value) input.form.requestSubmit();
-        return;
-      }
+    } else if (event.target !== input && event.key === "Enter" && input.value !== "") {
+      // The scanner's Enter after its digits scans; it never presses the button.
+      // Enter with nothing typed still presses the focused button (the keyboard's way).
+      event.preventDefault();
+      input.focus({ preventScroll: true });
+      input.form.requestSubmit();
+      return;
     }
     if (event.key.length === 1) {
       if (input.value === "") resetEntry();

@@ -5,20 +5,16 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
-import json
 import re
 from datetime import datetime, timedelta
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from helpers import (PROJECT, codes, login, make_library, make_pool, new_kiosk, post, signed_in, this_month,
+from helpers import (codes, login, make_library, make_pool, new_kiosk, post, signed_in, this_month,
                      warsaw, write)
 from kiosk.app.extensions import db
-from kiosk.app.i18n import babel
 from kiosk.domain.accounts import PASSWORD_ALPHABET, create_user, new_password
 from kiosk.domain.actors import Actor
 from kiosk.domain.clock import month_window, utcnow
@@ -51,29 +47,6 @@ def issue_as(app, library: str, card: str, at: datetime, actor: Actor, channel: 
              show_reprint: bool = True):
     return write(lambda s: issue_code(s, library_slug=library, card_number=card, channel=channel, actor=actor,
                                       now=at, pepper=app.config["READER_PEPPER"], show_reprint=show_reprint))
-
-
-@pytest.fixture
-def admin_translations(app, tmp_path):
-    """The app speaking English and Ukrainian for this work's new texts too, from
-    translations-admin.json laid over the catalogues (they are regenerated apart)."""
-    entries = json.loads((PROJECT / "translations-admin.json").read_text(encoding="utf-8"))
-    overlay = tmp_path / "overlay"
-    for index, language in enumerate(("en", "uk")):
-        catalog = Catalog(locale=language)
-        for msgid, value in entries.items():
-            if "||" not in msgid:
-                catalog.add(msgid, value[index])
-        folder = overlay / language / "LC_MESSAGES"
-        folder.mkdir(parents=True)
-        with open(folder / "messages.mo", "wb") as out:
-            write_mo(out, catalog)
-    directories = app.extensions["babel"].translation_directories
-    directories.append(str(overlay))
-    babel.domain_instance.cache.clear()
-    yield
-    directories.remove(str(overlay))
-    babel.domain_instance.cache.clear()
 
 
 # -- 22: the dashboard -----------------------------------------------------------------------
@@ -167,7 +140,7 @@ def test_the_list_of_codes_stays_text_and_free_of_control_characters(app):
 
 # -- 24: the event log ----------------------------------------------------------------------------
 
-def test_event_kinds_are_named_in_polish_english_and_ukrainian(app, signed_in_admin, admin_translations):
+def test_event_kinds_are_named_in_polish_english_and_ukrainian(app, signed_in_admin):
     library = make_library("aaa")
     make_pool(library, codes("EV", 3), this_month())
     issue_as(app, "aaa", "00001001", utcnow(), Actor.system("test"))

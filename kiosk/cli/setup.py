@@ -82,7 +82,7 @@ def create_user(username, role, library_slug) -> None:
     actor = cli_actor()
     try:
         password = write(lambda s: create(s, username=username, role=role, library_id=library_id, actor=actor,
-                                          now=utcnow())[1])
+                                          now=utcnow(), must_change_password=True)[1])
     except AccountRefused as refused:
         refuse_because(refused)
     click.echo(f"Utworzono konto {username} ({role}). Hasło (zapisz je, nie pokażę go ponownie): {password}")

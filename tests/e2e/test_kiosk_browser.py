@@ -68,11 +68,17 @@ def test_exhausted_pool(kiosk_page):
     assert page.locator("#slip-code").count() == 0
 
 
-def test_refused_card_gives_the_reason(kiosk_page):
-    scan(kiosk_page, "??")
+def test_refused_card_gives_the_reason_as_the_largest_text_with_the_number_masked(kiosk_page):
+    scan(kiosk_page, "12?4567")
 
-    assert "Nie możemy wydać kodu na tę kartę" in kiosk_page.inner_text("h1")
-    assert "numer karty tej biblioteki" in kiosk_page.inner_text("#screen")
+    assert "Nie możemy wydać kodu na tę kartę" in kiosk_page.inner_text("#screen")
+    assert "numer karty tej biblioteki" in kiosk_page.inner_text("h1")
+    sizes = kiosk_page.evaluate("""() => [...document.querySelectorAll('#screen *')]
+        .filter(e => e.childNodes.length && [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+        .map(e => [e.tagName, parseFloat(getComputedStyle(e).fontSize)])""")
+    largest = max(size for _tag, size in sizes)
+    assert [tag for tag, size in sizes if size == largest] == ["H1"]
+    assert "•••4567" in kiosk_page.inner_text(".typed")
 
 
 def test_language_switch_changes_the_screen_and_the_slip(kiosk_page, site):
@@ -85,10 +91,10 @@ def test_language_switch_changes_the_screen_and_the_slip(kiosk_page, site):
 
     assert "Ось ваш код" in page.inner_text("h1")
     assert "Активуйте код до" in page.inner_text(".slip-warning")
-    assert "Активуйте".encode("cp866") in site.printer.job(1)
+    assert "Активуйте".encode("cp1251") in site.printer.job(1)
     page.click("#done")
     ready(page)
-    assert page.get_attribute("#screen", "lang") == "uk"  # the language stays until idle
+    assert page.get_attribute("#screen", "lang") == "pl"  # "Gotowe": the next reader starts in Polish
 
 
 def test_idle_timeout_clears_the_screen_and_leaves_no_history(browser, site):
@@ -120,14 +126,22 @@ def test_keyboard_only(kiosk_page):
     page.keyboard.type("87654321")
     page.keyboard.press("Enter")
     page.wait_for_selector("#screen.result")
+    # The field for the next reader keeps the focus (a scanner types into it); one
+    # Shift+Tab back is "Gotowe".
+    assert page.evaluate("document.activeElement.id") == "card"
+    page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.id") == "done"
     page.keyboard.press("Enter")
     page.wait_for_selector("#screen.idle")
 
     assert page.evaluate("document.activeElement.id") == "card"
-    # Tab reaches the language switch, the field and every key, in order.
+    # Tab reaches the language switch and the field; the keypad is for touch and
+    # never takes the focus (a keyboard has its own digits).
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.getAttribute('lang')") == "uk"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('ok')")
 
 
 def test_on_screen_keypad(kiosk_page):
