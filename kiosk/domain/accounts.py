@@ -6,9 +6,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import hmac
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,11 +29,15 @@ LOGIN_WINDOW = timedelta(minutes=15)
 FAILURES_PER_NAME_AT_ADDRESS = Limit(LimitKind.LOGIN_FAILURES_NAME_ADDRESS, 5, LOGIN_WINDOW)
 FAILURES_PER_ADDRESS = Limit(LimitKind.LOGIN_FAILURES_ADDRESS, 30, LOGIN_WINDOW)  # one address, many names
 FAILURES_PER_NAME = Limit(LimitKind.LOGIN_FAILURES_NAME, 5, LOGIN_WINDOW)
-SLOW_SIGN_IN = timedelta(seconds=2)  # the wait for a name under attack, right password or not
-# Password hashing (scrypt) is the costly part of a sign-in: at most this many at
-# once, so a flood of sign-ins leaves the other core to the kiosks.
+# A name under attack (failures from everywhere) signs in one attempt at a time, two
+# seconds apart: slower for its user, never locked. No thread waits for it: an
+# attempt too soon is told to try again in a moment.
+UNDER_ATTACK_SPACING = Limit(LimitKind.LOGIN_NAME_SPACING, 1, timedelta(seconds=2))
+# Password hashing (scrypt) is the costly part of a sign-in: one at a time, and a
+# sign-in that cannot have the hasher at once is told to try again, so a flood never
+# parks the server's threads or takes the core the kiosks need.
 HASHING = threading.BoundedSemaphore(1)
-HASHING_WAIT_SECONDS = 5
+HASHING_WAIT_SECONDS = 0.05
 MIN_PASSWORD = 10
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._\-]{1,79}")
 LIBRARY_ROLES = (Role.DESK, Role.LIBRARY_ADMIN)  # what a library admin may give
@@ -45,6 +49,7 @@ _DUMMY_HASH = generate_password_hash("not a password of anyone")
 class LoginRefusal(enum.StrEnum):
     BAD_CREDENTIALS = "bad_credentials"
     LOCKED = "locked"
+    SLOW_DOWN = "slow_down"  # a name under attack: one attempt every two seconds
 
 
 class AccountProblem(enum.StrEnum):
@@ -113,46 +118,52 @@ class SignInAttempt:
     """What is known before the password is checked (read, no lock held)."""
 
     username: str
+    name_key: str
     address: str
     locked_until: datetime | None
-    slow: bool
+    too_soon: bool
     user_id: int | None
     password_hash: str | None
     active: bool
 
     @property
     def subjects(self) -> list[tuple[Limit, str]]:
-        name = _name_key(self.username)
+        name = self.name_key
         return [(FAILURES_PER_NAME_AT_ADDRESS, f"{name}@{self.address}"), (FAILURES_PER_ADDRESS, self.address),
                 (FAILURES_PER_NAME, name)]
 
 
-def _name_key(username: str) -> str:
-    """A typed user name as the limits keep it: hashed, since a password typed into
-    the name field must not be stored."""
-    return hashlib.sha256(username.encode()).hexdigest()[:32]
+def _name_key(username: str, pepper: str) -> str:
+    """A typed user name as the limits keep it: an HMAC with the pepper, since a
+    password typed into the name field must not be stored or guessed back."""
+    return hmac.new(pepper.encode(), b"sign-in:" + username.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def start_sign_in(session: Session, username: str, address: str | None, now: datetime) -> SignInAttempt:
+def start_sign_in(session: Session, username: str, address: str | None, now: datetime,
+                  pepper: str) -> SignInAttempt:
+    """What the limits say of this attempt (inside a unit of work, before any hashing):
+    locked out from this address, or too soon for a name under attack."""
     username = (username or "").strip().lower()[:80]
     address = (address or "unknown")[:80]
     user = session.scalar(select(StaffUser).where(StaffUser.username == username))
-    name = _name_key(username)
+    name = _name_key(username, pepper)
     locked = first_block(session, [(FAILURES_PER_NAME_AT_ADDRESS, f"{name}@{address}"),
                                    (FAILURES_PER_ADDRESS, address)], now)
-    slow = blocked_until(session, FAILURES_PER_NAME, name, now) is not None
-    return SignInAttempt(username, address, locked, slow, user.id if user else None,
+    too_soon = False
+    if locked is None and blocked_until(session, FAILURES_PER_NAME, name, now) is not None:
+        too_soon = blocked_until(session, UNDER_ATTACK_SPACING, name, now) is not None
+        if not too_soon:
+            record_hit(session, UNDER_ATTACK_SPACING, name, now)
+    return SignInAttempt(username, name, address, locked, too_soon, user.id if user else None,
                          user.password_hash if user else None, bool(user and user.active))
 
 
 def password_matches(attempt: SignInAttempt, password: str) -> bool:
-    """The password checked outside any transaction, one hash at a time (SignInBusy
-    when others keep the hashing busy); slower for a name under attack."""
+    """The password checked outside any transaction, one hash at a time; SignInBusy
+    at once when the hasher is taken."""
     if not HASHING.acquire(timeout=HASHING_WAIT_SECONDS):
         raise SignInBusy()
     try:
-        if attempt.slow:
-            time.sleep(SLOW_SIGN_IN.total_seconds())
         # A wrong name costs as long as a wrong password and tells nothing.
         return check_password_hash(attempt.password_hash or _DUMMY_HASH, password or "")
     finally:
@@ -165,6 +176,8 @@ def finish_sign_in(session: Session, attempt: SignInAttempt, matched: bool,
     logged one by one; the log gets one line when an address is locked out."""
     if attempt.locked_until is not None:
         return LoginRefusal.LOCKED
+    if attempt.too_soon:
+        return LoginRefusal.SLOW_DOWN
     if not matched or attempt.user_id is None or not attempt.active:
         for limit, subject in attempt.subjects:
             record_hit(session, limit, subject, now)
@@ -188,15 +201,29 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
                  library_id=user.library_id, now=now)
 
 
-def change_password(session: Session, user_id: int, current: str, new: str, now: datetime) -> StaffUser:
-    """Changes the password and ends the user's other sessions; AccountRefused
-    when the current password is wrong or the new one too short."""
-    user = session.get(StaffUser, user_id)
-    if not check_password_hash(user.password_hash, current or ""):
-        raise AccountRefused(AccountProblem.PASSWORD_WRONG)
+def new_password_hash(current_hash: str, current: str, new: str) -> str:
+    """The new password's hash, checked and made outside any transaction (scrypt is
+    slow; one hasher at a time); AccountRefused when the current password is wrong
+    or the new one too short, SignInBusy when the hasher stays taken."""
     if len(new or "") < MIN_PASSWORD:
         raise AccountRefused(AccountProblem.PASSWORD_SHORT, minimum=MIN_PASSWORD)
-    user.password_hash = generate_password_hash(new)
+    if not HASHING.acquire(timeout=HASHING_WAIT_SECONDS * 10):
+        raise SignInBusy()
+    try:
+        if not check_password_hash(current_hash, current or ""):
+            raise AccountRefused(AccountProblem.PASSWORD_WRONG)
+        return generate_password_hash(new)
+    finally:
+        HASHING.release()
+
+
+def change_password(session: Session, user_id: int, expected_hash: str, new_hash: str, now: datetime) -> StaffUser:
+    """Stores the new hash and ends the user's other sessions (inside a unit of work);
+    refused if the password changed since it was checked."""
+    user = session.get(StaffUser, user_id)
+    if user.password_hash != expected_hash:
+        raise AccountRefused(AccountProblem.PASSWORD_WRONG)
+    user.password_hash = new_hash
     user.session_version += 1
     user.must_change_password = False
     record_event(session, kind=EventKind.PASSWORD_CHANGED, actor=Actor.staff(user.id, user.username),

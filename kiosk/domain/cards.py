@@ -69,12 +69,18 @@ _REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
 
 
 def _nested_repeat(items, inside: bool = False) -> bool:
-    """A repetition inside a repetition, such as (\\d+)+: harmless in RE2, the classic
-    catastrophic backtracking elsewhere, and never needed for a card number."""
+    """An unbounded repetition inside an unbounded one, such as (\\d+)+: harmless in
+    RE2, the classic catastrophic backtracking elsewhere, and never needed for a card
+    number. Bounded ones, as in \\d{8}(?:\\d{5})? or (?:\\d{4}){2}, are fine."""
+    from re._constants import MAXREPEAT
+
     for op, value in items:
         name = str(op)
         if name in _REPEATS:
-            if inside or _nested_repeat(value[2], inside=True):
+            unbounded = value[1] is MAXREPEAT or value[1] == MAXREPEAT
+            if unbounded and inside:
+                return True
+            if _nested_repeat(value[2], inside=inside or unbounded):
                 return True
         elif name == "SUBPATTERN":
             if _nested_repeat(value[-1], inside):

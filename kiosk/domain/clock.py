@@ -51,13 +51,15 @@ def parse_month(text: str) -> tuple[date, date]:
 DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y", "%Y.%m.%d", "%Y/%m/%d")
 
 
-def parse_date(value: object) -> date:
+def parse_date(value: object, any_year: bool = False) -> date:
     """A date from a spreadsheet cell or a command line: a date, a datetime or
-    text in ISO (YYYY-MM-DD) or Polish (DD.MM.YYYY) order."""
+    text in ISO (YYYY-MM-DD) or Polish (DD.MM.YYYY) order. Within the sane years,
+    unless any_year (a card register's "never expires" is often 9999-12-31)."""
+    check = (lambda day: day) if any_year else sane
     if isinstance(value, datetime):
-        return sane(value.date())
+        return check(value.date())
     if isinstance(value, date):
-        return sane(value)
+        return check(value)
     text = str(value).strip()
     # A date with a time part, as exported by some panels: "2020-01-02 00:00:00".
     head = text.split(" ")[0].split("T")[0]
@@ -66,7 +68,7 @@ def parse_date(value: object) -> date:
             parsed = datetime.strptime(head, fmt).date()
         except ValueError:
             continue
-        return sane(parsed)
+        return check(parsed)
     raise ValueError(f"not a date: {text!r}")
 
 

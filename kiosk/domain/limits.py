@@ -21,6 +21,7 @@ class LimitKind(enum.StrEnum):
     LOGIN_FAILURES_NAME = "login_failures_name"
     LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"
+    LOGIN_NAME_SPACING = "login_name_spacing"
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class Limit:
 
 
 def record_hit(session: Session, limit: Limit, subject: str, now: datetime) -> None:
-    """Counts one attempt; hits that have left the window are dropped on the way."""
-    session.execute(delete(LimitHit).where(LimitHit.kind == limit.kind.value, LimitHit.subject == subject,
-                                           LimitHit.at <= now - limit.window))
+    """Counts one attempt; hits of this kind that have left the window, any subject's,
+    are dropped on the way, so one-off subjects (addresses, names) do not pile up."""
+    session.execute(delete(LimitHit).where(LimitHit.kind == limit.kind.value, LimitHit.at <= now - limit.window))
     session.add(LimitHit(kind=limit.kind.value, subject=subject[:120], at=now))
 
 

@@ -33,6 +33,7 @@ class ImportProblem(enum.StrEnum):
     TOO_MANY_ROWS = "too_many_rows"
     TOO_MANY_COLUMNS = "too_many_columns"
     CELL_TOO_LONG = "cell_too_long"
+    TOO_MANY_CELLS = "too_many_cells"
     FORMULA = "formula"
     EMPTY = "empty"
     NO_CODE_COLUMN = "no_code_column"
@@ -152,12 +153,12 @@ def formula_at(row: list[Cell], column: int | None, row_number: int) -> None:
         raise ImportRefused(ImportProblem.FORMULA, row=row_number)
 
 
-def date_in(row: list[Cell], column: int | None, row_number: int) -> date | None:
+def date_in(row: list[Cell], column: int | None, row_number: int, any_year: bool = False) -> date | None:
     formula_at(row, column, row_number)
     if column is None or column >= len(row) or row[column] in (None, ""):
         return None
     try:
-        return parse_date(row[column])
+        return parse_date(row[column], any_year=any_year)
     except ValueError:
         raise ImportRefused(ImportProblem.BAD_DATE, row=row_number, value=str(row[column]))
 

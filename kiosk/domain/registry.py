@@ -95,7 +95,8 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
         if card in first_row:
             raise ImportRefused(ImportProblem.DUPLICATE_CARD, row=number, first_row=first_row[card])
         first_row[card] = number
-        expires: date | None = date_in(row, expiry_col, number)
+        # Expiry dates may be long past or "never" (9999-12-31): only compared with today.
+        expires: date | None = date_in(row, expiry_col, number, any_year=True)
         blocked = blocked_col is not None and blocked_col < len(row) and _is_yes(row[blocked_col])
         records[card] = {"reader_key": reader_key(pepper, card), "expires_on": expires, "blocked": blocked}
     if not records:

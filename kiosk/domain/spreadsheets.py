@@ -15,20 +15,28 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
+from kiosk.domain.xlsx_shape import ShapeError, check_sheet, check_shared_strings
+
 XLSX_MAGIC = b"PK\x03\x04"
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
-MAX_UNPACKED_BYTES = 128 * 1024 * 1024  # an XLSX's members, as the archive declares them
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # an XLSX's members, as the archive declares them
 MAX_ROWS = 200_000
 MAX_COLUMNS = 64
 MAX_CELL_CHARS = 1_000
+MAX_CELLS = 600_000  # 100,000 codes with their dates are 300,000
+MAX_LINE_CHARS = MAX_COLUMNS * (MAX_CELL_CHARS + 3)
+# The csv module keeps a field's characters until the field ends: a giant field must
+# stop the reader, not fill the memory. Set once: the limit is the whole process's.
+csv.field_size_limit(MAX_CELL_CHARS + 1)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def _bounded(rows: Iterable[list[Cell]]) -> list[list[Cell]]:
     cells; refuses a file past the limits as soon as it gets there."""
     kept: list[list[Cell]] = []
     blank = 0  # empty rows seen since the last kept one, added only if a value follows
+    cells = 0
     for number, raw in enumerate(rows, start=1):
         row = list(raw)
         while row and (row[-1] is None or row[-1] == ""):
@@ -91,6 +100,9 @@ def _bounded(rows: Iterable[list[Cell]]) -> list[list[Cell]]:
         for cell in row:
             if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
                 raise SpreadsheetError("cell_too_long", row=number, limit=MAX_CELL_CHARS)
+        cells += len(row)
+        if cells > MAX_CELLS:
+            raise SpreadsheetError("too_many_cells", limit=MAX_CELLS)
         kept.extend([] for _ in range(blank))
         blank = 0
         kept.append(row)
@@ -110,16 +122,30 @@ def _xlsx_rows(data: bytes) -> Iterable[list[Cell]]:
     if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
         raise SpreadsheetError("too_large", limit_mb=MAX_FILE_BYTES // (1024 * 1024))
     try:
-        # data_only=False: a formula comes as its text, so one without a cached value
-        # is refused instead of read as an empty cell.
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        check_shared_strings(archive, MAX_CELLS)
+        # A formula comes as the value Excel last calculated; one that never was is
+        # marked by the first pass, so it is refused rather than read as empty.
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        uncalculated = check_sheet(archive, sheet._worksheet_path, MAX_ROWS, MAX_COLUMNS, MAX_CELL_CHARS,
+                                   MAX_CELLS)
+    except ShapeError as exc:
+        raise SpreadsheetError(exc.kind, **exc.details) from None
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise SpreadsheetError("unreadable", str(exc)) from exc
+    formulas: dict[int, set[int]] = {}
+    for row_number, column in uncalculated:
+        formulas.setdefault(row_number, set()).add(column)
     try:
-        sheet = book.worksheets[0]
         sheet.reset_dimensions()  # never trust the sheet's own claim of its size
-        for row in sheet.iter_rows():
-            yield [Formula(str(cell.value)) if cell.data_type == "f" else cell.value for cell in row]
+        for number, row in enumerate(sheet.iter_rows(), start=1):
+            values = [cell.value for cell in row]
+            for column in formulas.get(number, ()):
+                if column <= len(values):
+                    values[column - 1] = Formula("")
+                else:
+                    values += [None] * (column - 1 - len(values)) + [Formula("")]
+            yield values
     except SpreadsheetError:
         raise
     except Exception as exc:
@@ -132,7 +158,8 @@ def _xls_rows(data: bytes) -> Iterable[list[Cell]]:
     import xlrd
 
     try:
-        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+        # Ragged rows: a row is only as long as its last cell, not the sheet's widest.
+        book = xlrd.open_workbook(file_contents=data, on_demand=True, ragged_rows=True)
         sheet = book.sheet_by_index(0)
     except Exception as exc:
         raise SpreadsheetError("unreadable", str(exc)) from exc
@@ -140,7 +167,7 @@ def _xls_rows(data: bytes) -> Iterable[list[Cell]]:
         raise SpreadsheetError("too_many_rows", limit=MAX_ROWS)
     for index in range(sheet.nrows):
         row: list[Cell] = []
-        for cell in sheet.row(index)[:MAX_COLUMNS + 1]:
+        for cell in sheet.row(index):
             if cell.ctype == xlrd.XL_CELL_DATE:
                 row.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
             elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
@@ -183,22 +210,24 @@ def _csv_rows(data: bytes) -> Iterable[list[Cell]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # one column, or too little to guess from
-    limit = csv.field_size_limit()
-    csv.field_size_limit(MAX_CELL_CHARS + 1)  # a giant field stops the reader, not memory
-    reader = csv.reader(io.StringIO(text), dialect)
-    try:
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise SpreadsheetError("cell_too_long", row=reader.line_num, limit=MAX_CELL_CHARS) from None
-                raise SpreadsheetError("unreadable", str(exc)) from exc
-            yield row
-    finally:
-        csv.field_size_limit(limit)
+    # A line longer than any row of the limits (one giant row, no line breaks) is
+    # refused before the csv module builds it.
+    long_line = re.search(r"[^\n]{%d}" % (MAX_LINE_CHARS + 1), text)
+    if long_line:
+        raise SpreadsheetError("too_many_columns", row=text.count("\n", 0, long_line.start()) + 1,
+                               limit=MAX_COLUMNS)
+    # Lines from a split, not io.StringIO: StringIO keeps four bytes a character.
+    reader = csv.reader((line + "\n" for line in text.split("\n")), dialect)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise SpreadsheetError("cell_too_long", row=reader.line_num, limit=MAX_CELL_CHARS) from None
+            raise SpreadsheetError("unreadable", str(exc)) from exc
+        yield row
 
 
 def header_text(cell: Cell) -> str:

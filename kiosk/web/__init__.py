@@ -5,6 +5,18 @@ from __future__ import annotations
 from flask import Flask, g
 
 
+def asset_version(app: Flask) -> str:
+    """A short hash of the scripts and styles: in their URLs (no stale copy in a cache)
+    and in every htmx request, so a kiosk page left open across an upgrade reloads."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for name in ("kiosk.js", "staff.js", "kodomat.css"):
+        digest.update((Path(app.static_folder) / name).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def register_web(app: Flask) -> None:
     from kiosk.domain.clock import format_date, format_moment
     from kiosk.storage.models import Role
@@ -18,7 +30,8 @@ def register_web(app: Flask) -> None:
     edge.register(app)
     errors.register(app)
     app.jinja_env.filters["warsaw"] = format_moment
-    app.jinja_env.globals.update(languages=LANGUAGES, admin_roles=ADMIN_ROLES, Role=Role, role_name=role_name, channel_name=channel_name,
+    app.config.setdefault("ASSET_VERSION", asset_version(app))
+    app.jinja_env.globals.update(asset_version=app.config["ASSET_VERSION"], languages=LANGUAGES, admin_roles=ADMIN_ROLES, Role=Role, role_name=role_name, channel_name=channel_name,
                                  format_date=format_date)
 
     @app.context_processor

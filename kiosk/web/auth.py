@@ -6,10 +6,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from kiosk.app.extensions import db
-from kiosk.app.units import write
+from kiosk.app.units import pepper, write
 from kiosk.domain.accounts import (AccountRefused, LoginRefusal, SignInBusy, change_password, end_sessions,
-                                   finish_sign_in, password_matches, start_sign_in)
+                                   finish_sign_in, new_password_hash, password_matches, start_sign_in)
 from kiosk.domain.clock import utcnow
 from kiosk.domain.refusals import Problem
 from kiosk.storage.models import Role
@@ -42,10 +41,11 @@ def login():
     staff_language()
     error = None
     if request.method == "POST":
-        attempt = start_sign_in(db.session, request.form.get("username", ""), request.remote_addr, utcnow())
-        db.session.rollback()  # no transaction while the password is hashed
-        try:
-            matched = attempt.locked_until is None and password_matches(attempt, request.form.get("password", ""))
+        username, address = request.form.get("username", ""), request.remote_addr
+        attempt = write(lambda s: start_sign_in(s, username, address, utcnow(), pepper()))
+        try:  # no transaction while the password is hashed
+            matched = (attempt.locked_until is None and not attempt.too_soon
+                       and password_matches(attempt, request.form.get("password", "")))
         except SignInBusy:
             return render_template("auth/login.html", error=_(
                 "Wiele osób loguje się w tej chwili. Spróbuj ponownie za kilka sekund.")), 503
@@ -81,11 +81,15 @@ def home():
 def password():
     error = None
     if request.method == "POST":
-        current, new, user_id = request.form.get("current", ""), request.form.get("new", ""), g.user.id
+        current, new, user_id, old_hash = (request.form.get("current", ""), request.form.get("new", ""), g.user.id,
+                                           g.user.password_hash)
         try:
-            user = write(lambda s: change_password(s, user_id, current, new, utcnow()))
+            new_hash = new_password_hash(old_hash, current, new)  # outside any transaction
+            user = write(lambda s: change_password(s, user_id, old_hash, new_hash, utcnow()))
         except AccountRefused as refused:
             error = describe_refusal(refused)
+        except SignInBusy:
+            error = _("Wiele osób loguje się w tej chwili. Spróbuj ponownie za kilka sekund.")
         else:
             sign_in(user)  # stay signed in here; every other session ends
             flash(_("Hasło zmienione."))

@@ -7,6 +7,8 @@ from flask import Flask, abort, request
 
 MAX_FIELD_CHARS = 10_000  # far above any field of any form; a pool file comes as a file
 MAX_FILENAME_CHARS = 200
+MAX_PATH_SEGMENT_CHARS = 200
+MAX_ID = 2**31 - 1  # the databases' integer ids
 
 
 def _hostile(value: str) -> bool:
@@ -14,6 +16,12 @@ def _hostile(value: str) -> bool:
 
 
 def check_fields() -> None:
+    # The URL's own parts: a NUL or a giant slug, or an id no database can hold, names nothing.
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            abort(404)
+        if isinstance(value, str) and ("\x00" in value or len(value) > MAX_PATH_SEGMENT_CHARS):
+            abort(404)
     values = [value for _key, items in request.args.lists() for value in items]
     if request.method in ("POST", "PUT", "PATCH"):
         values += [value for _key, items in request.form.lists() for value in items]

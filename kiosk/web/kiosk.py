@@ -17,7 +17,7 @@ from kiosk.domain.pools import availability
 from kiosk.domain.kiosks import enrolled_kiosk, kiosk_for_link, record_print_failure, redeem_link, scan_card
 from kiosk.storage.database import DatabaseBusy, is_busy
 from kiosk.storage.models import Kiosk
-from kiosk.web.fragments import render_part
+from kiosk.web.fragments import is_fragment_request, render_part
 from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS
 from kiosk.wording.slips import slip_for_issuance
@@ -80,7 +80,11 @@ def _require_kiosk() -> Kiosk:
 @bp.get("/")
 @bp.get("/screen", endpoint="idle")  # the same screen; htmx asks for it by this name
 def page():
-    return _idle(_require_kiosk())
+    response = make_response(_idle(_require_kiosk()))
+    if is_fragment_request() and request.headers.get("X-Kodomat-Version") != current_app.config["ASSET_VERSION"]:
+        # A page from before an upgrade: between two readers, load the new one whole.
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @bp.get("/enrol/<token>")

@@ -105,6 +105,9 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
         ImportProblem.TOO_MANY_COLUMNS: lambda d: _(
             "Wiersz %(row)s ma więcej niż %(limit)s kolumn z danymi. To nie wygląda na plik z panelu.",
             row=d.get("row", "…"), limit=d.get("limit", 64)),
+        ImportProblem.TOO_MANY_CELLS: lambda d: _(
+            "Plik ma więcej niż %(limit)s komórek z danymi. To nie wygląda na plik z panelu.",
+            limit=f"{d.get('limit', 600000):,}".replace(",", " ")),
         ImportProblem.CELL_TOO_LONG: lambda d: _(
             "Wiersz %(row)s: komórka ma więcej niż %(limit)s znaków. To nie wygląda na plik z panelu.",
             row=d.get("row", "…"), limit=d.get("limit", 1000)),
@@ -187,6 +190,8 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
     LoginRefusal: {
         LoginRefusal.BAD_CREDENTIALS: lambda d: _("Nieprawidłowa nazwa użytkownika lub hasło."),
         LoginRefusal.LOCKED: lambda d: _("Za dużo nieudanych prób logowania. Spróbuj ponownie za 15 minut."),
+        LoginRefusal.SLOW_DOWN: lambda d: _(
+            "Na to konto ktoś próbuje się zalogować z wielu miejsc. Spróbuj ponownie za kilka sekund."),
     },
 })
 
