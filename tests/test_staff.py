@@ -526,3 +526,21 @@ def test_errors_are_said_in_the_staff_language_not_as_raw_pages(two_libraries, s
     assert stale.status_code == 400 and "Ten formularz wygasł" in stale.get_data(as_text=True)
     assert "<html" not in stale.get_data(as_text=True)
     assert missing.status_code == 404 and "nie należy do Twojej biblioteki" in missing.get_data(as_text=True)
+
+
+def test_the_desk_warning_and_the_dashboard_count_alike(app, signed_in_admin):
+    library = make_library("aaa")
+    make_pool(library, codes("CNT", 10), this_month())
+    for n in range(9):
+        issue(app, f"{30000000 + n}", utcnow(), library="aaa")
+    admin = signed_in_admin(library)
+    withdrawn = db.session.scalar(select(Issuance.id).order_by(Issuance.id).limit(1))
+    post(admin, f"/desk/aaa/replace/{withdrawn}", {"reason": "nie działa"}, token_from="/desk/aaa/")
+
+    desk_page = admin.get("/desk/aaa/").get_data(as_text=True)
+    dashboard = admin.get("/admin/aaa/").get_data(as_text=True)
+    row = re.search(r"<td>10</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>0</td>", dashboard)
+
+    issued, void, left = (int(n) for n in row.groups())
+    assert (issued, void, left) == (9, 1, 0) and issued + void + left == 10
+    assert f"zostało {left} z 10" in desk_page and f"Wycofane: {void}." in desk_page

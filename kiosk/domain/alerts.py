@@ -20,7 +20,8 @@ MONTH_END_WARNING_DAYS = 3
 class Alert:
     kind: str  # "pool_low" or "next_pool_missing"
     left: int = 0
-    total: int = 0
+    total: int = 0  # every code of the pools, as the dashboard counts them
+    void: int = 0   # withdrawn by staff: neither left nor handed out to keep
     month_end: date | None = None
 
 
@@ -29,9 +30,10 @@ def library_alerts(session: Session, library: Library, now: datetime) -> list[Al
     alerts = []
     current = [s for s in pool_summaries(session, now, library_id=library.id)
                if s.valid_from <= today <= s.valid_until]
-    left, total = sum(s.left for s in current), sum(s.total - s.void for s in current)
-    if total and left * 100 < library.low_pool_percent * total:
-        alerts.append(Alert("pool_low", left=left, total=total))
+    left, total, void = (sum(s.left for s in current), sum(s.total for s in current),
+                         sum(s.void for s in current))
+    if total - void and left * 100 < library.low_pool_percent * (total - void):
+        alerts.append(Alert("pool_low", left=left, total=total, void=void))
     month_end = date(today.year, today.month, calendar.monthrange(today.year, today.month)[1])
     if (month_end - today).days <= MONTH_END_WARNING_DAYS:
         next_day = month_end + timedelta(days=1)
