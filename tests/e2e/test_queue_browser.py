@@ -182,9 +182,9 @@ def test_one_card_scanned_again_and_again_prints_twice_then_pauses(browser, site
     page = kiosk_at(browser, site, SQUARE)
     screens = []
     for _ in range(4):
+        ready(page)  # the screen's form is htmx's, as it is a moment after it appears
         scan_and_wait(page, "31313131")
         screens.append(page.inner_text("#screen"))
-        ready(page)
 
     site.printer.job(2)  # waits for the second slip
     page.wait_for_timeout(500)
