@@ -153,6 +153,12 @@ def formula_at(row: list[Cell], column: int | None, row_number: int) -> None:
         raise ImportRefused(ImportProblem.FORMULA, row=row_number)
 
 
+def text_at(row: list[Cell], column: int, row_number: int) -> str:
+    """A cell's text; a formula never calculated is refused with its row."""
+    formula_at(row, column, row_number)
+    return cell_text(row[column]) if column < len(row) else ""
+
+
 def date_in(row: list[Cell], column: int | None, row_number: int, any_year: bool = False) -> date | None:
     formula_at(row, column, row_number)
     if column is None or column >= len(row) or row[column] in (None, ""):
@@ -192,8 +198,7 @@ def parse_pool_file(data: bytes) -> ParsedPool:
     untils: set[date] = set()
     for r in range(start, len(rows)):
         row, number = rows[r], r + 1
-        formula_at(row, column, number)
-        text = cell_text(row[column]) if column < len(row) else ""
+        text = text_at(row, column, number)
         if not text:
             continue
         if not _looks_like_code(text):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kiosk.domain.actors import Actor
 from kiosk.domain.cards import check_format
 from kiosk.domain.events import EventKind, record_event
-from kiosk.domain.pool_files import ImportProblem, ImportRefused, date_in, formula_at, refused_file
+from kiosk.domain.pool_files import ImportProblem, ImportRefused, date_in, refused_file, text_at
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.spreadsheets import SpreadsheetError, cell_text, header_text, read_table
 from kiosk.storage.models import CardRecord, Library
@@ -85,8 +85,7 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
     first_row: dict[str, int] = {}
     for index in range(start, len(rows)):
         row, number = rows[index], index + 1
-        formula_at(row, card_col, number)
-        raw = cell_text(row[card_col]) if card_col < len(row) else ""
+        raw = text_at(row, card_col, number)
         if not raw:
             continue
         card = normalise_card(raw)

@@ -43,6 +43,12 @@ def _day(value) -> str:
     return "…" if value is None else str(value)
 
 
+def _thousands(number: int) -> str:
+    """200 000: thousands apart by a space, as Polish writes them (the other
+    languages read it too)."""
+    return f"{number:,}".replace(",", "\u00a0")
+
+
 def _earlier(d: dict) -> str:
     if d.get("other_library") or "filename" not in d:
         return _("jest w puli innej biblioteki")
@@ -101,13 +107,13 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
             limit=d.get("limit_mb", 16)),
         ImportProblem.TOO_MANY_ROWS: lambda d: _(
             "Plik ma więcej niż %(limit)s wierszy z danymi. Podziel go albo sprawdź, czy to właściwy plik.",
-            limit=f"{d.get('limit', 200000):,}".replace(",", " ")),
+            limit=_thousands(d.get("limit", 200000))),
         ImportProblem.TOO_MANY_COLUMNS: lambda d: _(
             "Wiersz %(row)s ma więcej niż %(limit)s kolumn z danymi. To nie wygląda na plik z panelu.",
             row=d.get("row", "…"), limit=d.get("limit", 64)),
         ImportProblem.TOO_MANY_CELLS: lambda d: _(
             "Plik ma więcej niż %(limit)s komórek z danymi. To nie wygląda na plik z panelu.",
-            limit=f"{d.get('limit', 600000):,}".replace(",", " ")),
+            limit=_thousands(d.get("limit", 600000))),
         ImportProblem.CELL_TOO_LONG: lambda d: _(
             "Wiersz %(row)s: komórka ma więcej niż %(limit)s znaków. To nie wygląda na plik z panelu.",
             row=d.get("row", "…"), limit=d.get("limit", 1000)),
