@@ -9,7 +9,10 @@
   // ends with Enter; a person is far slower. The server shows a code already
   // handed out again only to a scanned card where the library checks the format
   // alone, so the form says how the number came ("scan" or "typed").
-  var SCANNER_GAP_MS = 50;
+  // The median gap between keys, so that one slow moment of a busy kiosk PC (or a
+  // Bluetooth scanner's hiccup) does not turn a scan into typing; people type
+  // about 150 ms a key, scanners a few milliseconds.
+  var SCANNER_GAP_MS = 40;
   var keyTimes = [];
   var keypadUsed = false;
   var lastActivity = Date.now();
@@ -19,10 +22,10 @@
 
   function entryKind() {
     if (keypadUsed || keyTimes.length < 4) return "typed";
-    for (var i = 1; i < keyTimes.length; i++) {
-      if (keyTimes[i] - keyTimes[i - 1] > SCANNER_GAP_MS) return "typed";
-    }
-    return "scan";
+    var gaps = [];
+    for (var i = 1; i < keyTimes.length; i++) gaps.push(keyTimes[i] - keyTimes[i - 1]);
+    gaps.sort(function (a, b) { return a - b; });
+    return gaps[Math.floor(gaps.length / 2)] <= SCANNER_GAP_MS ? "scan" : "typed";
   }
 
   function resetEntry() {
