@@ -107,23 +107,24 @@ def runner(app):
 
 # -- staff signed in, kiosks enrolled, a printer ---------------------------------------
 
+def _signing_in(app, role: str):
+    def sign_in(library):
+        client, _user, _password = signed_in(app, role, library)
+        return client
+    return sign_in
+
+
 @pytest.fixture
 def signed_in_desk(app):
     """A function: library -> a test client signed in (through the login form) as
     a new desk user of that library. For the user and password, use signed_in."""
-    def sign_in(library):
-        client, _user, _password = signed_in(app, "desk", library)
-        return client
-    return sign_in
+    return _signing_in(app, "desk")
 
 
 @pytest.fixture
 def signed_in_admin(app):
     """A function: library -> a test client signed in as a new library admin of it."""
-    def sign_in(library):
-        client, _user, _password = signed_in(app, "library_admin", library)
-        return client
-    return sign_in
+    return _signing_in(app, "library_admin")
 
 
 @pytest.fixture

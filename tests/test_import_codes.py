@@ -9,7 +9,7 @@ from helpers import (import_file, write, codes, counts, csv_file, make_library, 
                      xlsx_file)
 from kiosk.app.extensions import db
 from kiosk.domain.consortium import consortium
-from kiosk.wording.messages import describe_import_refusal
+from kiosk.wording.messages import describe_refusal
 from kiosk.storage.models import Code, Event, Pool
 from kiosk.domain.pool_files import ImportProblem, ImportRefused
 
@@ -28,7 +28,7 @@ def refused(library, data, window=None, filename="kody.xlsx") -> ImportRefused:
         run_import(library, data, window, filename)
     db.session.rollback()
     assert counts() == before, "a refused import must leave nothing behind"
-    assert describe_import_refusal(caught.value)  # every refusal has a sentence
+    assert describe_refusal(caught.value)  # every refusal has a sentence
     return caught.value
 
 
@@ -165,7 +165,7 @@ def test_refuses_a_bad_code_and_names_its_row(app):
     refusal = refused(library, data, JANUARY)
     assert refusal.problem is ImportProblem.BAD_CODE
     assert refusal.details["row"] == 3
-    assert "Wiersz 3" in describe_import_refusal(refusal)
+    assert "Wiersz 3" in describe_refusal(refusal)
 
 
 def test_refuses_duplicate_codes_within_the_file(app):
@@ -188,9 +188,9 @@ def test_refuses_codes_already_in_a_pool_of_the_platform_even_of_another_library
     assert refusal.problem is ImportProblem.CODE_EXISTS
     assert refusal.details["code"] == "SAME000002" and refusal.details["row"] == 3
     # Another library's file, staff and dates are not this library's business.
-    assert "innej biblioteki" in describe_import_refusal(refusal)
-    assert "styczen.xlsx" not in describe_import_refusal(refusal)
-    assert "styczen.xlsx" in describe_import_refusal(own)
+    assert "innej biblioteki" in describe_refusal(refusal)
+    assert "styczen.xlsx" not in describe_refusal(refusal)
+    assert "styczen.xlsx" in describe_refusal(own)
 
 
 def test_refuses_the_same_file_twice(app):

@@ -224,10 +224,6 @@ def describe_refusal(refused: Refused, audience: Audience = "web") -> str:
     return " ".join(describe(problem, audience) for problem in refused.problems)
 
 
-def describe_import_refusal(refused: Refused, audience: Audience = "web") -> str:
-    return describe_refusal(refused, audience)
-
-
 def codes_imported(count: int, start: date, end: date) -> str:
     return ngettext("Zaimportowano %(num)s kod ważny %(start)s–%(end)s.",
                     "Zaimportowano %(num)s kodów ważnych %(start)s–%(end)s.", count,

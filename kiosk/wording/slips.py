@@ -18,11 +18,6 @@ def slip_id(issuance_id: int) -> str:
     return f"S{issuance_id:06d}"
 
 
-def issuance_id_from_slip(text: str) -> int | None:
-    text = text.strip().upper()
-    return int(text[1:]) if text.startswith("S") and text[1:].isdigit() else None
-
-
 def month_name(month: int) -> str:
     """The month's name as it follows "kod na …" (Polish and Ukrainian: the accusative,
     which for every month is the same as the nominative)."""
