@@ -25,15 +25,20 @@ class EventKind(enum.StrEnum):
     NO_POOL = "no_pool"
     NO_CODES_LEFT = "no_codes_left"
     SERVICE_ENDED = "service_ended"
+    NOT_ELIGIBLE = "not_eligible"
     VOID = "void"
     REPLACE = "replace"
     PRINT_FAILED = "print_failed"
     # pools and the card registry
     IMPORT = "import"
     IMPORT_CARDS = "import_cards"
+    IMPORT_ACTIVATIONS = "import_activations"
     # libraries and settings
     LIBRARY_ADDED = "library_added"
     SETTINGS = "settings"
+    RULES = "rules"
+    CLOSED_DAY_ADDED = "closed_day_added"
+    CLOSED_DAY_REMOVED = "closed_day_removed"
     # staff accounts
     USER_CREATED = "user_created"
     USER_ROLE = "user_role"

@@ -107,6 +107,9 @@ class Platform(Base):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     activation_url: Mapped[str] = mapped_column(String(300))
+    # The slip's "how to start" steps, JSON {"pl": [...], "en": [...], "uk": [...]};
+    # None prints the general steps (kiosk.wording.slips).
+    slip_steps: Mapped[str | None] = mapped_column(Text)
 
 
 class Library(Base):
@@ -125,6 +128,9 @@ class Library(Base):
     # The desk's printer, in the kiosks' notation (printing.printers).
     desk_printer: Mapped[str] = mapped_column(String(300), default="browser", server_default="browser")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The reader facts the last card register import gave ("birth_date,last_loan,debt"):
+    # a rule needing a fact not given refuses with "no_data" (kiosk.domain.eligibility).
+    register_facts: Mapped[str | None] = mapped_column(String(60))
 
     __table_args__ = (
         CheckConstraint(f"card_check IN ({_values(CardCheckKind)})", name="card_check_kind"),
@@ -156,6 +162,58 @@ class Pool(Base):
     )
 
 
+class RuleSet(Base):
+    """A library's published rules for handing out codes (kiosk.domain.rules).
+    NULL (or the first choice) is "off": a library without rules keeps today's
+    behaviour, a valid card gets one code per window."""
+
+    __tablename__ = "rule_sets"
+
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), primary_key=True)
+    release_day: Mapped[str] = mapped_column(String(30), default="window_start", server_default="window_start")
+    release_time: Mapped[str] = mapped_column(String(5), default="00:00", server_default="00:00")
+    early_release: Mapped[str] = mapped_column(String(30), default="off", server_default="off")
+    min_age: Mapped[int | None] = mapped_column(Integer)
+    active_within_months: Mapped[int | None] = mapped_column(Integer)
+    max_debt_grosze: Mapped[int | None] = mapped_column(Integer)
+    non_activation_wait: Mapped[int | None] = mapped_column(Integer)
+    first_timer_reserve: Mapped[int | None] = mapped_column(Integer)
+    first_timer_until_day: Mapped[int | None] = mapped_column(Integer)
+    platforms_rule: Mapped[str] = mapped_column(String(30), default="independent", server_default="independent")
+    priority_until_day: Mapped[int | None] = mapped_column(Integer)
+
+
+class ClosedDay(Base):
+    """A day the library is closed besides weekends and public holidays."""
+
+    __tablename__ = "closed_days"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    day: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (UniqueConstraint("library_id", "day", name="uq_closed_days_library_day"),)
+
+
+class ActivationImport(Base):
+    """A platform's list of activated codes, imported: a code of a window that ended
+    before such an import and not on it counts as not activated."""
+
+    __tablename__ = "activation_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    # The day the platform's list was true on, in the library's time zone.
+    as_of: Mapped[date] = mapped_column(Date)
+    marked: Mapped[int] = mapped_column(Integer)
+    source_filename: Mapped[str] = mapped_column(String(300))
+    imported_by: Mapped[str] = mapped_column(String(120))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_activation_imports_library_platform", "library_id", "platform_id", "as_of"),)
+
+
 class Code(Base):
     __tablename__ = "codes"
 
@@ -167,6 +225,9 @@ class Code(Base):
     status: Mapped[str] = mapped_column(String(12), default=CodeStatus.AVAILABLE.value)
     void_reason: Mapped[str | None] = mapped_column(Text)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by an activation import (kiosk.domain.activations); the date when the list gave one.
+    activation_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activated_on: Mapped[date | None] = mapped_column(Date)
 
     pool: Mapped[Pool] = relationship()
 
@@ -249,6 +310,8 @@ class Issuance(Base):
     # Staff's note, e.g. a proxy collecting for a reader with a disability.
     note: Mapped[str | None] = mapped_column(Text)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The reader had no earlier code of this library: counted against the reserve.
+    first_timer: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     code: Mapped[Code] = relationship()
 
@@ -266,6 +329,7 @@ class Issuance(Base):
             postgresql_where=text("voided_at IS NULL"),
         ),
         Index("ix_issuances_library_issued_at", "library_id", "issued_at"),
+        Index("ix_issuances_library_reader", "library_id", "reader_key"),
     )
 
 
@@ -279,6 +343,10 @@ class CardRecord(Base):
     reader_key: Mapped[str] = mapped_column(String(64))
     expires_on: Mapped[date | None] = mapped_column(Date)
     blocked: Mapped[bool] = mapped_column(default=False)
+    # Reader facts for the rules, where the register gives them (Library.register_facts).
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    last_loan: Mapped[date | None] = mapped_column(Date)
+    debt_grosze: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("library_id", "reader_key", name="uq_card_records_library_reader"),
