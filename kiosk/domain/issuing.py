@@ -27,8 +27,12 @@ from kiosk.domain.cards import CardRefusal, check_card
 from kiosk.domain.clock import local_day
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.consortium import service_end as consortium_service_end
+from kiosk.domain.eligibility import (Ineligibility, Ineligible, Window, facts_from_register, is_first_timer,
+                                      lock_window, opening, reader_verdict, reserve_in_force, reserve_verdict)
 from kiosk.domain.readers import reader_key
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, count_print, refusal_for
+from kiosk.domain.rules import rules_for
+from kiosk.storage.database import lock_for_transaction
 from kiosk.storage.models import Channel, Code, CodeStatus, Issuance, Library, Platform, Pool
 
 
@@ -40,6 +44,7 @@ class Outcome(enum.StrEnum):
     NO_POOL = "no_pool"
     CARD_REFUSED = "card_refused"
     SERVICE_ENDED = "service_ended"
+    NOT_ELIGIBLE = "not_eligible"  # the library's rules say no (kiosk.domain.eligibility)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class IssueResult:
     issued_at: datetime | None = None
     print_count: int = 0
     reason: CardRefusal | None = None
+    ineligible: Ineligible | None = None
     next_pool_from: date | None = None
     service_end: date | None = None
     library: str | None = None
@@ -63,20 +69,34 @@ class IssueResult:
 
     def as_json(self) -> dict:
         iso = lambda day: day.isoformat() if day else None  # noqa: E731
-        # The CLI's contract has five statuses; after the service end it is "no_pool"
-        # with the reason "service_ended".
+        # The CLI's contract: after the service end it is "no_pool" with the reason
+        # "service_ended".
         ended = self.outcome is Outcome.SERVICE_ENDED
-        return {
+        reason = self.reason.value if self.reason else None
+        if ended:
+            reason = "service_ended"
+        elif self.ineligible is not None:
+            reason = self.ineligible.reason.value
+        answer = {
             "status": Outcome.NO_POOL.value if ended else self.outcome.value,
             "code": self.code,
             "valid_from": iso(self.valid_from),
             "valid_until": iso(self.valid_until),
-            "reason": "service_ended" if ended else (self.reason.value if self.reason else None),
+            "reason": reason,
             "issued_at": iso(self.issued_at),
             "print_count": self.print_count,
             "next_pool_from": iso(self.next_pool_from),
             "service_end": iso(self.service_end),
+            "platform": self.platform,
         }
+        if self.ineligible is not None:
+            answer.update({
+                "next_release": iso(self.ineligible.next_release),
+                "eligible_from": iso(self.ineligible.eligible_from),
+                "other_platform": self.ineligible.platform,
+                "missing": self.ineligible.missing.value if self.ineligible.missing else None,
+            })
+        return answer
 
 
 def card_hint(card: str) -> str | None:
@@ -102,7 +122,8 @@ def issue_code(
     note: str | None = None,
     show_reprint: bool = True,
 ) -> IssueResult:
-    """Hand the reader this window's code: a new one, or the one they already have."""
+    """Hand the reader this window's code: a new one, the one they already have,
+    or a refusal that says why (the card, the pool, the library's rules)."""
     library = session.scalar(select(Library).where(Library.slug == library_slug))
     platform = session.scalar(select(Platform).where(Platform.slug == platform_slug))
     if library is None or platform is None:
@@ -121,18 +142,13 @@ def issue_code(
         # Nothing after the service end, not even a reprint: no code can be activated.
         return _refuse(session, Outcome.SERVICE_ENDED, library, actor, channel, now, base, None)
 
-    existing = session.execute(
-        select(Issuance, Code.value)
-        .join(Code, Issuance.code_id == Code.id)
-        .where(
-            Issuance.library_id == library.id,
-            Issuance.platform_id == platform.id,
-            Issuance.reader_key == key,
-            Issuance.voided_at.is_(None),
-            Issuance.window_start <= today,
-            Issuance.window_end >= today,
-        )
-    ).first()
+    rules = rules_for(session, library.id)
+    if rules.needs_reader_lock:
+        # One reader at two kiosks choosing two platforms: one after the other.
+        lock_for_transaction(session, f"reader:{library.id}:{key}")
+    open_now = opening(session, library, platform.id, rules, now)
+    window = open_now.window
+    existing = _live_issuance(session, library, platform, key, window, today)
     if existing is not None:
         issuance, value = existing
         if not show_reprint:
@@ -144,30 +160,37 @@ def issue_code(
                            valid_until=issuance.window_end, issuance_id=issuance.id,
                            issued_at=issuance.issued_at, print_count=count, **base)
 
-    current = (
-        select(Pool.id)
-        .where(
-            Pool.library_id == library.id,
-            Pool.platform_id == platform.id,
-            Pool.valid_from <= today,
-            Pool.valid_until >= today,
-        )
-    )
-    if session.scalar(current.limit(1)) is None:
-        return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base,
-                       _next_pool_from(session, library, platform, today))
+    upcoming = open_now.upcoming
+    next_from = upcoming.released_at.date() if upcoming else None
+    if window is None:
+        if open_now.not_yet(today):
+            return _not_eligible(session, Ineligible(Ineligibility.NOT_YET, next_release=upcoming.released_at),
+                                 library, actor, channel, now, base)
+        return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base, next_from)
+
+    ineligible = reader_verdict(session, rules=rules, library=library, platform=platform, key=key,
+                                window=window, today=today,
+                                facts=facts_from_register(session, library, key))
+    if ineligible is not None:
+        return _not_eligible(session, ineligible, library, actor, channel, now, base)
+    first_timer = is_first_timer(session, library.id, key)
+    if reserve_in_force(rules, window, today):
+        lock_window(session, window)
+        held = None if first_timer else reserve_verdict(session, rules, window, library.id)
+        if held is not None:
+            return _not_eligible(session, held, library, actor, channel, now, base)
 
     # Oldest-imported pool first; SKIP LOCKED lets parallel issuers take other codes.
-    picked = _take_free_code(session, current)
+    picked = _take_free_code(session, list(window.pool_ids))
     if picked is None:
-        return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base,
-                       _next_pool_from(session, library, platform, today))
+        return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base, next_from)
     code_id, value, valid_from, valid_until = picked
     issuance = Issuance(
         code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=key,
         window_start=valid_from, window_end=valid_until, channel=channel.value,
         actor=actor.label, kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id,
         issued_at=now, print_count=1, card_hint=card_hint(verdict.card), note=(note or "").strip() or None,
+        first_timer=first_timer,
     )
     session.add(issuance)
     session.flush()  # the unique index speaks here if the reader was just served
@@ -175,6 +198,21 @@ def issue_code(
                  issuance_id=issuance.id, code_id=code_id, channel=channel)
     return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
                        issuance_id=issuance.id, issued_at=now, print_count=1, **base)
+
+
+def _live_issuance(session: Session, library: Library, platform: Platform, key: str, window: Window | None,
+                   today: date):
+    """The reader's live code of the open window (or, with none open, of today)."""
+    if window is not None:
+        in_window = Issuance.window_start == window.start
+    else:
+        in_window = (Issuance.window_start <= today) & (Issuance.window_end >= today)
+    return session.execute(
+        select(Issuance, Code.value)
+        .join(Code, Issuance.code_id == Code.id)
+        .where(Issuance.library_id == library.id, Issuance.platform_id == platform.id,
+               Issuance.reader_key == key, Issuance.voided_at.is_(None), in_window)
+    ).first()
 
 
 def _take_free_code(session: Session, pool_ids) -> tuple | None:
@@ -230,7 +268,7 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
         code_id=code_id, library_id=library_id, platform_id=old.platform_id, reader_key=old.reader_key,
         window_start=old.window_start, window_end=old.window_end, channel=Channel.DESK.value,
         actor=actor.label, staff_user_id=actor.staff_user_id, issued_at=now, print_count=1,
-        card_hint=old.card_hint, note=old.note,
+        card_hint=old.card_hint, note=old.note, first_timer=old.first_timer,
     )
     session.add(new)
     session.flush()
@@ -242,18 +280,16 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
                        issuance_id=new.id, issued_at=now, print_count=1)
 
 
-def _next_pool_from(session: Session, library: Library, platform: Platform, today: date) -> date | None:
-    return session.scalar(
-        select(Pool.valid_from)
-        .where(Pool.library_id == library.id, Pool.platform_id == platform.id,
-               Pool.valid_from > today)
-        .order_by(Pool.valid_from)
-        .limit(1)
-    )
-
-
 def _refuse(session: Session, outcome: Outcome, library: Library, actor: Actor,
             channel: Channel, now: datetime, base: dict, next_pool_from: date | None) -> IssueResult:
     record_event(session, kind=EventKind(outcome.value), actor=actor, library_id=library.id, now=now,
                  channel=channel)
     return IssueResult(outcome, next_pool_from=next_pool_from, **base)
+
+
+def _not_eligible(session: Session, ineligible: Ineligible, library: Library, actor: Actor, channel: Channel,
+                  now: datetime, base: dict) -> IssueResult:
+    record_event(session, kind=EventKind.NOT_ELIGIBLE, actor=actor, library_id=library.id, now=now,
+                 channel=channel, platform=base["platform"], reason=ineligible.reason,
+                 **({"missing": ineligible.missing} if ineligible.missing else {}))
+    return IssueResult(Outcome.NOT_ELIGIBLE, ineligible=ineligible, **base)

@@ -120,3 +120,27 @@ def _alembic_config(migrations_dir: str):
     config = Config()
     config.set_main_option("script_location", migrations_dir)
     return config
+
+
+def lock_for_transaction(session: Session, name: str) -> None:
+    """Queue the transactions that name the same thing (PostgreSQL: an advisory
+    lock held to the transaction's end). SQLite's write transactions queue anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    import hashlib
+
+    from sqlalchemy import text
+
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def run_and_roll_back(session: Session, work: Callable[[Session], T]) -> T:
+    """work(session) in a write transaction that is always rolled back: what a
+    change would do, with nothing written (a dry run)."""
+    session.rollback()
+    try:
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        return work(session)
+    finally:
+        session.rollback()
