@@ -50,7 +50,10 @@ class Ineligible:
     next_release: datetime | None = None  # NOT_YET: aware, in the library's zone
     eligible_from: date | None = None  # NOT_ACTIVATED, RESERVED, OTHER_PLATFORM with a priority day
     platform: str | None = None  # OTHER_PLATFORM: the slug of the code the reader holds
+    platform_name: str | None = None
     missing: Fact | None = None  # NO_DATA
+    limit: int | None = None  # the rule's number: TOO_YOUNG years, INACTIVE months, DEBT grosze
+    window_start: date | None = None  # NOT_YET: the window whose codes come then
 
 
 @dataclass(frozen=True)
@@ -148,17 +151,18 @@ def reader_verdict(session: Session, *, rules: Rules, library: Library, platform
         if Fact.BIRTH_DATE not in facts.known or facts.birth_date is None:
             return Ineligible(Ineligibility.NO_DATA, missing=Fact.BIRTH_DATE)
         if today < birthday(facts.birth_date, rules.min_age):
-            return Ineligible(Ineligibility.TOO_YOUNG, eligible_from=birthday(facts.birth_date, rules.min_age))
+            return Ineligible(Ineligibility.TOO_YOUNG, eligible_from=birthday(facts.birth_date, rules.min_age),
+                              limit=rules.min_age)
     if rules.active_within_months is not None:
         if Fact.LAST_LOAN not in facts.known:
             return Ineligible(Ineligibility.NO_DATA, missing=Fact.LAST_LOAN)
         if facts.last_loan is None or facts.last_loan < add_months(today, -rules.active_within_months):
-            return Ineligible(Ineligibility.INACTIVE)
+            return Ineligible(Ineligibility.INACTIVE, limit=rules.active_within_months)
     if rules.max_debt_grosze is not None:
         if Fact.DEBT not in facts.known:
             return Ineligible(Ineligibility.NO_DATA, missing=Fact.DEBT)
         if (facts.debt_grosze or 0) > rules.max_debt_grosze:
-            return Ineligible(Ineligibility.DEBT)
+            return Ineligible(Ineligibility.DEBT, limit=rules.max_debt_grosze)
     if rules.non_activation_wait is not None:
         verdict = _activation_verdict(session, library, key, window, rules.non_activation_wait)
         if verdict is not None:
@@ -201,20 +205,21 @@ def _platform_verdict(session: Session, rules: Rules, library: Library, platform
                       window: Window, today: date) -> Ineligible | None:
     """Another platform's code held in this window: refused under "one a month";
     under "priority" only until the priority day."""
-    other = session.scalar(
-        select(Platform.slug)
+    other = session.execute(
+        select(Platform.slug, Platform.name)
         .join(Issuance, Issuance.platform_id == Platform.id)
         .where(Issuance.library_id == library.id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
                Issuance.platform_id != platform.id,
                Issuance.window_start <= window.end, Issuance.window_end >= window.start)
-        .limit(1))
+        .limit(1)).first()
     if other is None:
         return None
     if rules.platforms_rule is PlatformsRule.ONE_PER_MONTH:
-        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other)
+        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other.slug, platform_name=other.name)
     until = day_of_window(window.start, rules.priority_until_day) or window.end + timedelta(days=1)
     if today < until:
-        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other, eligible_from=until)
+        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other.slug, platform_name=other.name,
+                          eligible_from=until)
     return None
 
 
@@ -262,14 +267,3 @@ def lock_window(session: Session, window: Window) -> None:
     """Issuers of one window queue here while a reserve is in force (PostgreSQL;
     SQLite's write transactions queue anyway)."""
     session.execute(select(Pool.id).where(Pool.id.in_(window.pool_ids)).order_by(Pool.id).with_for_update())
-
-
-def platforms_open(session: Session, library: Library, rules: Rules, now: datetime) -> list[Platform]:
-    """Platforms whose codes are handed out now: the kiosk asks which one when
-    there are two or more."""
-    platforms = session.scalars(
-        select(Platform).where(Platform.id.in_(
-            select(Pool.platform_id).where(Pool.library_id == library.id,
-                                           Pool.valid_until >= local_day(now, library.timezone))))
-        .order_by(Platform.id)).all()
-    return [p for p in platforms if opening(session, library, p.id, rules, now).window is not None]

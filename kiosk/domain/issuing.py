@@ -164,7 +164,8 @@ def issue_code(
     next_from = upcoming.released_at.date() if upcoming else None
     if window is None:
         if open_now.not_yet(today):
-            return _not_eligible(session, Ineligible(Ineligibility.NOT_YET, next_release=upcoming.released_at),
+            return _not_eligible(session, Ineligible(Ineligibility.NOT_YET, next_release=upcoming.released_at,
+                                                          window_start=upcoming.start),
                                  library, actor, channel, now, base)
         return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base, next_from)
 

@@ -12,13 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
+from kiosk.domain.cards import check_card
+from kiosk.domain.clock import local_day
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.issuing import IssueResult, Outcome, issue_code
+from kiosk.domain.pools import availability
 from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.refusals import Problem
 from kiosk.domain.settings import SettingProblem, SettingsRefused
-from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library
+from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library, Platform
 
 ENROL_LINK_VALID = timedelta(hours=72)
 MAX_NAME = 120
@@ -133,6 +136,7 @@ class Scan:
 
     result: IssueResult | None = None
     paused_until: datetime | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (slug, name): the reader picks one, then scans again
 
 
 def reprint_shown(library: Library, scanned: bool) -> bool:
@@ -143,9 +147,10 @@ def reprint_shown(library: Library, scanned: bool) -> bool:
 
 
 def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
-              scanned: bool = False) -> Scan:
+              scanned: bool = False, platform: str | None = None) -> Scan:
     """The kiosk's one step (inside a unit of work): the pause checked, the card
-    issued for, the attempt counted, all in one transaction."""
+    issued for, the attempt counted, all in one transaction. Where two platforms'
+    codes are out and the reader has not picked one, a valid card is asked which."""
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
     subject = str(kiosk.id)
@@ -158,8 +163,15 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
                      library_id=kiosk.library_id, now=now)
         return Scan(paused_until=until)
     library = session.get(Library, kiosk.library_id)
+    offer = availability(session, library.id, now)
+    # A platform picked a moment ago stays picked, even if its last code went since.
+    if platform is None or session.scalar(select(Platform.id).where(Platform.slug == platform)) is None:
+        if len(offer.choices) > 1 and check_card(session, library, card, pepper,
+                                                 local_day(now, library.timezone)).accepted:
+            return Scan(choices=offer.choices)
+        platform = offer.default_platform
     result = issue_code(session, library_slug=library.slug, card_number=card, channel=Channel.KIOSK,
-                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper,
+                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper, platform_slug=platform,
                         show_reprint=reprint_shown(library, scanned))
     if result.outcome is Outcome.CARD_REFUSED:
         record_hit(session, REFUSED_CARDS, subject, now)

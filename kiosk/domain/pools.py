@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from kiosk.domain.actors import Actor
 from kiosk.domain.clock import local_day
 from kiosk.domain.consortium import service_end
+from kiosk.domain.eligibility import opening
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.pool_files import ImportProblem, ImportRefused, PreparedPool
+from kiosk.domain.rules import rules_for
 from kiosk.storage.models import Code, CodeStatus, Library, Platform, Pool
 
 
@@ -148,9 +150,13 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
 class Availability:
     """Whether codes are out now, of which platforms, and when the next come."""
 
-    platforms: list[str]     # names of the platforms with a pool valid today
-    left: int                # codes still free today, all platforms together
-    next_from: date | None   # the first day of the next pool, when one is imported
+    platforms: list[str]     # names of the platforms whose codes are handed out now
+    left: int                # codes still free now, all platforms together
+    next_from: date | None   # the day the next pool is handed out from, when one is imported
+    next_release: datetime | None = None  # that moment (a rule may set an hour), in the library's zone
+    next_window_start: date | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (slug, name) with codes free now: the kiosk asks if two
+    default_platform: str = "legimi"  # the one to issue from when there is nothing to choose
 
     @property
     def codes_out(self) -> bool:
@@ -158,22 +164,33 @@ class Availability:
 
 
 def availability(session: Session, library_id: int, now: datetime) -> Availability:
+    """What the library hands out now, by its rules (a release day and hour)."""
     library = session.get(Library, library_id)
     today = local_day(now, library.timezone)
-    current = session.execute(
-        select(Platform.name, func.count(Code.id))
-        .select_from(Pool)
-        .join(Platform, Pool.platform_id == Platform.id)
-        .outerjoin(Code, (Code.pool_id == Pool.id) & (Code.status == CodeStatus.AVAILABLE.value))
-        .where(Pool.library_id == library_id, Pool.valid_from <= today, Pool.valid_until >= today)
-        .group_by(Platform.name)
-        .order_by(Platform.name)
-    ).all()
-    next_from = session.scalar(select(func.min(Pool.valid_from))
-                               .where(Pool.library_id == library_id, Pool.valid_from > today))
+    rules = rules_for(session, library_id)
+    platforms = session.scalars(select(Platform).where(Platform.id.in_(
+        select(Pool.platform_id).where(Pool.library_id == library_id, Pool.valid_until >= today)))
+        .order_by(Platform.id)).all()
+    open_now, upcoming = [], []
+    for platform in platforms:
+        found = opening(session, library, platform.id, rules, now)
+        if found.window is not None:
+            free = session.scalar(select(func.count(Code.id)).where(
+                Code.pool_id.in_(found.window.pool_ids), Code.status == CodeStatus.AVAILABLE.value))
+            open_now.append((platform, free))
+        if found.upcoming is not None:
+            upcoming.append((found.upcoming.released_at, found.upcoming.start, platform.slug))
     ends = service_end(session)
-    left = 0 if ends and today > ends else sum(count for _name, count in current)
-    return Availability([name for name, _count in current], left, next_from)
+    left = 0 if ends and today > ends else sum(free for _platform, free in open_now)
+    following = min(upcoming) if upcoming else None
+    default = (open_now[0][0].slug if open_now else following[2] if following else "legimi")
+    return Availability(
+        platforms=[platform.name for platform, _free in open_now], left=left,
+        next_from=following[0].date() if following else None,
+        next_release=following[0] if following else None,
+        next_window_start=following[1] if following else None,
+        choices=tuple((platform.slug, platform.name) for platform, free in open_now if free > 0),
+        default_platform=default)
 
 
 # -- what is left -------------------------------------------------------------

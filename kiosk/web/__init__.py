@@ -23,6 +23,7 @@ def register_web(app: Flask) -> None:
     from kiosk.web import admin, auth, desk, edge, errors, kiosk as kiosk_views, public
     from kiosk.web.access import ADMIN_ROLES
     from kiosk.wording.languages import DEFAULT_LANGUAGE, LANGUAGES
+    from kiosk.wording.eligibility import ineligible_line, ineligible_sentences, release_sentence
     from kiosk.wording.names import channel_name, role_name
 
     for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
@@ -32,7 +33,8 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["warsaw"] = format_moment
     app.config.setdefault("ASSET_VERSION", asset_version(app))
     app.jinja_env.globals.update(asset_version=app.config["ASSET_VERSION"], languages=LANGUAGES, admin_roles=ADMIN_ROLES, Role=Role, role_name=role_name, channel_name=channel_name,
-                                 format_date=format_date)
+                                 format_date=format_date, ineligible_sentences=ineligible_sentences,
+                                 ineligible_line=ineligible_line, release_sentence=release_sentence)
 
     @app.context_processor
     def language():

@@ -8,7 +8,8 @@ from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
 from kiosk.domain.alerts import library_alerts
 from kiosk.domain.clock import utcnow
-from kiosk.domain.issuing import Outcome, issue_code, replace_code
+from kiosk.domain.issuing import Outcome, UnknownLibrary, issue_code, replace_code
+from kiosk.domain.pools import availability
 from kiosk.domain.lookups import issuance_row, issuances_of_card, issuances_of_code
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, printable_issuance, reprint as reprint_issuance
 from kiosk.storage.database import DatabaseBusy
@@ -31,7 +32,8 @@ PROXY_MARK = "[pełnomocnik]"
 def _render(template: str, library: Library, status: int = 200, **context):
     """The fragment for htmx; the whole desk page around it otherwise."""
     return render_part(template, "desk/page.html", status,
-                       page_context={"alerts": lambda: library_alerts(db.session, library, utcnow())},
+                       page_context={"alerts": lambda: library_alerts(db.session, library, utcnow()),
+                                     "platforms_offered": lambda: availability(db.session, library.id, utcnow())},
                        library=library, Outcome=Outcome, **context)
 
 
@@ -76,11 +78,15 @@ def issue(slug: str):
     if request.form.get("proxy"):
         note = f"{PROXY_MARK} {note}".strip()
     card, actor, library_slug = request.form.get("card", ""), staff_actor(), library.slug
+    platform = request.form.get("platform") or availability(db.session, library.id, utcnow()).default_platform
     try:
         result = write(lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,
-                                            actor=actor, now=utcnow(), pepper=pepper(), note=note or None))
+                                            actor=actor, now=utcnow(), pepper=pepper(), note=note or None,
+                                            platform_slug=platform))
     except DatabaseBusy:
         return _render("desk/_busy.html", library, status=503)
+    except UnknownLibrary:
+        abort(400)  # a platform no form offers
     if not result.has_code:
         return _render("desk/_refusal.html", library, result=result, reason=CARD_REFUSALS.get(result.reason))
     return _slip_result(library, result.issuance_id, result=result)

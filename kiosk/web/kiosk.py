@@ -115,15 +115,19 @@ def scan():
     card, now = request.form.get("card", ""), utcnow()
     # kiosk.js says "scan" when the number came as a scanner types it: fast, ending in Enter.
     by_scanner = request.form.get("entry") == "scan"
+    platform = request.form.get("platform") or None
     try:
         scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
-                                            scanned=by_scanner))
+                                            scanned=by_scanner, platform=platform))
     except DatabaseBusy:
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
     if scanned.paused_until is not None:
         seconds = max(1, int((scanned.paused_until - now).total_seconds()))
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
 
+    if scanned.choices:
+        return _screen("kiosk/_choose.html", kiosk=kiosk, choices=scanned.choices, card=card,
+                       entry="scan" if by_scanner else "typed")
     result = scanned.result
     if result.outcome is Outcome.REPRINT_WITHHELD:
         return _screen("kiosk/_withheld.html", kiosk=kiosk)

@@ -22,6 +22,7 @@ from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.settings import SettingProblem
+from kiosk.wording.eligibility import ineligible_line
 
 Audience = Literal["web", "cli"]
 
@@ -254,6 +255,8 @@ def describe_issue(result: IssueResult) -> str:
     if result.outcome is o.REPRINT:
         return _("Ten czytelnik ma już kod w tym miesiącu: %(code)s (aktywuj do %(date)s). Wydruk nr %(count)s.",
                  code=result.code, date=format_date(result.valid_until), count=result.print_count)
+    if result.outcome is o.NOT_ELIGIBLE:
+        return ineligible_line(result.ineligible)
     if result.outcome is o.SERVICE_ENDED:
         return _("Usługa zakończyła się %(date)s; kodów już się nie wydaje.", date=_day(result.service_end))
     following = (" " + _("Następna pula od %(date)s.", date=format_date(result.next_pool_from))
