@@ -106,22 +106,38 @@ def import_cards_command(file: Path, library_slug) -> None:
 @click.option("--card", required=True, help="Numer karty czytelnika.")
 @click.option("--platform", "platform_slug", default="legimi", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Wynik jako obiekt JSON.")
+@click.option("--dry-run", is_flag=True, help="Tylko sprawdza, co czytelnik by dostał; niczego nie zapisuje.")
+@click.option("--at", "at", metavar="MOMENT", help="Z --dry-run: chwila sprawdzenia, np. 2027-05-04T09:59.")
 @with_appcontext
-def issue(library_slug, card, platform_slug, as_json) -> None:
+def issue(library_slug, card, platform_slug, as_json, dry_run, at) -> None:
     """Wydaje czytelnikowi kod na ten miesiąc (albo ten sam, jeśli już go dostał)."""
+    from kiosk.app.extensions import db
+    from kiosk.domain.clock import parse_moment
     from kiosk.domain.issuing import issue_code
+    from kiosk.storage.database import run_and_roll_back
     from kiosk.storage.models import Channel
     from kiosk.wording.messages import describe_issue
 
-    library_named(library_slug)
+    library = library_named(library_slug)
     platform_named(platform_slug)
+    if at is not None and not dry_run:
+        raise click.UsageError("--at działa tylko z --dry-run: kod wydaje się teraz.")
+    try:
+        now = parse_moment(at, library.timezone) if at else utcnow()
+    except ValueError:
+        raise click.BadParameter(f"„{at}” nie jest chwilą (np. 2027-05-04T09:59 albo 04.05.2027 09:59)",
+                                 param_hint="--at")
     actor = cli_actor()
-    result = write(lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,
-                                        actor=actor, now=utcnow(), pepper=pepper(), platform_slug=platform_slug))
+    work = lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,  # noqa: E731
+                                actor=actor, now=now, pepper=pepper(), platform_slug=platform_slug)
+    result = run_and_roll_back(db.session, work) if dry_run else write(work)
     if as_json:
-        click.echo(json.dumps({**result.as_json(), "message": describe_issue(result)}, ensure_ascii=False))
+        answer = {**result.as_json(), "message": describe_issue(result)}
+        if dry_run:
+            answer.update(dry_run=True, at=now.isoformat())
+        click.echo(json.dumps(answer, ensure_ascii=False))
     else:
-        click.echo(describe_issue(result))
+        click.echo(("Próba, nic nie zapisano: " if dry_run else "") + describe_issue(result))
     if not result.has_code:
         sys.exit(1)
 

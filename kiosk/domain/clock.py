@@ -82,3 +82,24 @@ def format_moment(moment: datetime, tz_name: str = DEFAULT_TIMEZONE) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(ZoneInfo(tz_name)).strftime("%d.%m.%Y %H:%M")
+
+
+def parse_moment(text: str, tz_name: str = DEFAULT_TIMEZONE) -> datetime:
+    """A moment as people type it: 2027-05-04T09:59, 2027-05-04 09:59, 04.05.2027 09:59
+    (in the library's zone), with an offset (…+02:00), or a day alone (its midnight)."""
+    cleaned = " ".join(text.strip().split())
+    for pattern in ("%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y"):
+        try:
+            moment = datetime.strptime(cleaned, pattern)
+            break
+        except ValueError:
+            continue
+    else:
+        try:
+            moment = datetime.fromisoformat(cleaned)
+        except ValueError:
+            raise ValueError(f"expected a moment such as 2027-05-04T09:59, got {text!r}") from None
+    sane(moment.date())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz_name))
+    return moment

@@ -21,6 +21,7 @@ from kiosk.domain.issuing import IssueResult, Outcome
 from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
+from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
 from kiosk.wording.eligibility import ineligible_line
 
@@ -207,6 +208,22 @@ CLI_SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
     ImportProblem: {ImportProblem.NO_WINDOW: lambda d: _(
         "Plik nie podaje okresu ważności. Podaj --month RRRR-MM albo --valid-from i --valid-until.")},
     IssuanceRefusal: {IssuanceRefusal.NOT_FOUND: lambda d: _("Ten kod nie został nikomu wydany.")},
+    # The command line names a rule as --set takes it.
+    RuleProblem: {
+        RuleProblem.UNKNOWN_RULE: lambda d: _("Nie ma zasady „%(rule)s”. Zasady: %(known)s.", rule=d.get("rule", ""),
+                                              known=d.get("known", "")),
+        RuleProblem.BAD_CHOICE: lambda d: _("%(rule)s: „%(value)s” — możliwe wartości: %(choices)s.",
+                                            rule=d.get("rule", ""), value=d.get("value", ""),
+                                            choices=d.get("choices", "")),
+        RuleProblem.BAD_TIME: lambda d: _("%(rule)s: „%(value)s” to nie jest godzina (GG:MM).",
+                                          rule=d.get("rule", ""), value=d.get("value", "")),
+        RuleProblem.BAD_NUMBER: lambda d: _("%(rule)s: „%(value)s” — podaj liczbę od %(low)s do %(high)s albo off.",
+                                            rule=d.get("rule", ""), value=d.get("value", ""), low=d.get("low"),
+                                            high=d.get("high")),
+        RuleProblem.BAD_AMOUNT: lambda d: _("%(rule)s: „%(value)s” — podaj kwotę w złotych od 0 do %(high)s "
+                                            "(np. 0 albo 5,50) albo off.", rule=d.get("rule", ""),
+                                            value=d.get("value", ""), high=d.get("high")),
+    },
 })
 
 
