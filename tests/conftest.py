@@ -23,7 +23,7 @@ from kiosk.app.extensions import db
 from kiosk.storage.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
-SEED_PLATFORM = {"slug": "legimi", "name": "Legimi", "activation_url": "https://www.legimi.pl/mazowieckie"}
+SEED_PLATFORMS: list[dict] = []  # read from a freshly migrated database
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +55,10 @@ def postgres_url(tmp_path_factory):
     app = make_app(scoped, tmp_path_factory.mktemp("pg-instance"))
     with app.app_context():
         upgrade()
+        # The platforms as the migrations made them, for every test to start with.
+        SEED_PLATFORMS[:] = [dict(row._mapping) for row in db.session.execute(text(
+            "SELECT slug, name, activation_url, slip_steps FROM platforms ORDER BY id"))]
+        db.session.remove()
         db.engine.dispose()
     yield scoped
     with admin.begin() as conn:
@@ -66,8 +70,8 @@ def _empty_postgres(app) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO platforms (slug, name, activation_url) "
-                          "VALUES (:slug, :name, :activation_url)"), SEED_PLATFORM)
+        conn.execute(text("INSERT INTO platforms (slug, name, activation_url, slip_steps) "
+                          "VALUES (:slug, :name, :activation_url, :slip_steps)"), SEED_PLATFORMS)
 
 
 @pytest.fixture(params=BACKENDS)
