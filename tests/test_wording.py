@@ -13,9 +13,11 @@ from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem
 from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.settings import SettingProblem
+from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.messages import SENTENCES, cards_imported, codes_imported, describe, sentence_key
 
-REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal]
+REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal,
+           *ClosedDayProblem]
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
+from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.eligibility import ineligible_line
 
 Audience = Literal["web", "cli"]
@@ -200,6 +201,15 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
         LoginRefusal.LOCKED: lambda d: _("Za dużo nieudanych prób logowania. Spróbuj ponownie za 15 minut."),
         LoginRefusal.SLOW_DOWN: lambda d: _(
             "Na to konto ktoś próbuje się zalogować z wielu miejsc. Spróbuj ponownie za kilka sekund."),
+    },
+    ClosedDayProblem: {
+        ClosedDayProblem.ALREADY_CLOSED: lambda d: _("Dzień %(day)s jest już dniem zamknięcia.",
+                                                     day=_day(d.get("day"))),
+        ClosedDayProblem.NOT_CLOSED: lambda d: _("Dzień %(day)s nie jest dniem zamknięcia.",
+                                                 day=_day(d.get("day"))),
+        ClosedDayProblem.BAD_DATE: lambda d: (
+            _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d["value"]) if d.get("value")
+            else _("Podaj dzień (DD.MM.RRRR).")),
     },
 })
 
