@@ -16,7 +16,7 @@ from kiosk.domain.eligibility import Ineligibility
 from kiosk.domain.issuing import Outcome, issue_code
 from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.storage.database import configure_engine, run_in_transaction
-from kiosk.storage.models import Channel, Code, CodeStatus, Issuance
+from kiosk.storage.models import Channel, Code, CodeStatus, Issuance, Platform
 
 WORKERS = 8
 APRIL = (date(2027, 4, 1), date(2027, 4, 30))
@@ -103,3 +103,49 @@ def test_at_the_release_with_a_reserve_no_returning_reader_gets_a_reserved_code(
     assert len(may) == len(new_issued) + len(old_issued)
     assert sum(r.first_timer for r in db.session.scalars(
         select(Issuance).where(Issuance.window_start == MAY[0]))) == len(new_issued)
+
+
+def test_one_reader_at_eight_kiosks_choosing_two_platforms_gets_one_code_a_month(app):
+    library = make_library()
+    import_file(library, panel_file(codes("LEG", 20)), window=MAY, filename="leg.xlsx", now=warsaw(2027, 4, 28, 12))
+    empik = db.session.scalar(select(Platform).where(Platform.slug == "empik-go"))
+    import_file(library, panel_file(codes("EMP", 20)), window=MAY, filename="emp.xlsx", now=warsaw(2027, 4, 28, 12),
+                platform=empik)
+    write(lambda s: save_rules(s, library.id, parse_changes({"platforms_rule": "one_per_month"}), TEST,
+                               warsaw(2027, 4, 1, 8)))
+    db.session.commit()
+    url, pepper = app.config["SQLALCHEMY_DATABASE_URI"], app.config["READER_PEPPER"]
+    results, errors, lock = [], [], threading.Lock()
+    start = threading.Barrier(WORKERS)
+
+    def work(slug):
+        engine = configure_engine(create_engine(url))
+        session = Session(engine)
+        try:
+            start.wait()
+            for card in ("12345678", "87654321"):
+                result = run_in_transaction(session, lambda s: issue_code(
+                    s, library_slug="lib", card_number=card, channel=Channel.KIOSK, actor=Actor.system("kiosk"),
+                    now=warsaw(2027, 5, 3, 12), pepper=pepper, platform_slug=slug))
+                with lock:
+                    results.append((card, slug, result))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            session.close()
+            engine.dispose()
+
+    threads = [threading.Thread(target=work, args=("legimi" if i % 2 else "empik-go",)) for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not errors, errors
+    db.session.commit()
+
+    rows = db.session.execute(select(Issuance.reader_key, Issuance.platform_id)).all()
+    assert len(rows) == 2 and len({key for key, _ in rows}) == 2, "a reader got two platforms' codes"
+    for card, slug, result in results:
+        assert result.outcome in (Outcome.ISSUED, Outcome.REPRINT, Outcome.NOT_ELIGIBLE)
+        if result.outcome is Outcome.NOT_ELIGIBLE:
+            assert result.ineligible.reason is Ineligibility.OTHER_PLATFORM
