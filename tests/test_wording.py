@@ -12,10 +12,12 @@ from kiosk.domain.cards import CardRefusal
 from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem
 from kiosk.domain.reprints import IssuanceRefusal
+from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
 from kiosk.wording.messages import SENTENCES, cards_imported, codes_imported, describe, sentence_key
 
-REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal]
+REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal,
+           *RuleProblem]
 
 
 @pytest.fixture

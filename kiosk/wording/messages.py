@@ -21,8 +21,9 @@ from kiosk.domain.issuing import IssueResult, Outcome
 from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
+from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
-from kiosk.wording.eligibility import ineligible_line
+from kiosk.wording.eligibility import ineligible_line, rule_label
 
 Audience = Literal["web", "cli"]
 
@@ -83,6 +84,10 @@ def _ambiguous(d: dict) -> str:
     columns = d.get("columns") or ("…", "…")
     return _("Kody mogą być w kolumnie %(first)s albo %(second)s. Nadaj właściwej kolumnie nagłówek „Kod”.",
              first=columns[0], second=columns[1])
+
+
+def _rule(d: dict) -> str:
+    return rule_label(d["rule"]) if d.get("rule") else "…"
 
 
 # reason -> details -> sentence. Every reason code of the domain has an entry here
@@ -183,6 +188,19 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
         SettingProblem.SERVICE_END: lambda d: _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d.get("value", "")),
         SettingProblem.PLATFORM: lambda d: _("Nie ma platformy „%(value)s”.", value=d.get("value", "")),
     },
+    # The rule by its name in the panel (rule_label), never its --set name.
+    RuleProblem: {
+        RuleProblem.UNKNOWN_RULE: lambda d: _("Nie ma zasady „%(rule)s”.", rule=d.get("rule", "…")),
+        RuleProblem.BAD_CHOICE: lambda d: _("%(rule)s: „%(value)s” nie jest żadną z możliwości do wyboru.",
+                                            rule=_rule(d), value=d.get("value", "")),
+        RuleProblem.BAD_TIME: lambda d: _("%(rule)s: „%(value)s” to nie jest godzina (GG:MM).",
+                                          rule=_rule(d), value=d.get("value", "")),
+        RuleProblem.BAD_NUMBER: lambda d: _(
+            "%(rule)s: „%(value)s” — podaj liczbę całkowitą od %(low)s do %(high)s albo zostaw pole puste.",
+            rule=_rule(d), value=d.get("value", ""), low=d.get("low", "…"), high=d.get("high", "…")),
+        RuleProblem.BAD_AMOUNT: lambda d: _("%(rule)s: „%(value)s” to nie jest kwota od 0 do %(high)s zł (np. 5,50).",
+                                            rule=_rule(d), value=d.get("value", ""), high=d.get("high", "…")),
+    },
     AccountProblem: {
         AccountProblem.USERNAME: lambda d: _(
             "Nazwa użytkownika: 2–80 znaków, małe litery, cyfry, kropki i myślniki."),
@@ -207,6 +225,13 @@ CLI_SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
     ImportProblem: {ImportProblem.NO_WINDOW: lambda d: _(
         "Plik nie podaje okresu ważności. Podaj --month RRRR-MM albo --valid-from i --valid-until.")},
     IssuanceRefusal: {IssuanceRefusal.NOT_FOUND: lambda d: _("Ten kod nie został nikomu wydany.")},
+    RuleProblem: {
+        RuleProblem.UNKNOWN_RULE: lambda d: _("Nie ma zasady „%(rule)s”. Zasady: %(known)s.",
+                                              rule=d.get("rule", "…"), known=d.get("known", "…")),
+        RuleProblem.BAD_CHOICE: lambda d: _("%(rule)s (%(name)s): „%(value)s” — możliwe wartości: %(choices)s.",
+                                            rule=_rule(d), name=d.get("rule", "…"), value=d.get("value", ""),
+                                            choices=d.get("choices", "…")),
+    },
 })
 
 
