@@ -65,9 +65,9 @@ def test_the_page_names_every_rule_in_words_and_says_they_are_off(app, signed_in
     assert '<label for="rule-min_age">Najniższy wiek czytelnika (lata)</label>' in page
     assert "<code>min_age</code>" in page  # the --set name, small, beside the label
     assert "weekend, święto lub dzień zamknięcia przesuwa dzień" in page  # each rule's one-line help
-    assert "<dt>Najniższy wiek czytelnika (lata)</dt><dd>wyłączone</dd>" in page
+    assert "<dt>Najniższy wiek czytelnika (lata)</dt><dd>wyłączona</dd>" in page
     assert "<dd>pierwszy dzień okresu ważności puli</dd>" in page
-    assert "puste = wyłączone" in page and 'type="time" value="00:00"' in page
+    assert "puste = zasada wyłączona" in page and 'type="time" value="00:00"' in page
     assert '<option value="first_working_day">pierwszy dzień roboczy miesiąca</option>' in page
     assert "Ta biblioteka nie ma puli kodów na ten ani na następne miesiące." in page
     assert 'href="/admin/aaa/rules"' in text_of(admin.get("/admin/aaa/settings"))  # in the panel's navigation
@@ -89,7 +89,7 @@ def test_saving_a_valid_set_changes_the_rules_logs_them_and_says_what_changed(ap
         "min_age": ["off", "13"], "max_debt": ["off", "5.50"], "first_timer_reserve": ["off", "10"]}]
     page = text_of(admin.get("/admin/aaa/rules"))
     assert "Godzina wydawania: 00:00 → 10:00" in page
-    assert "Największe dopuszczalne zadłużenie (zł): wyłączone → 5,50 zł" in page
+    assert "Największe dopuszczalne zadłużenie (zł): wyłączona → 5,50 zł" in page
     assert 'value="5,50"' in page and 'value="13"' in page
 
     post(admin, "/admin/aaa/rules", VALID, token_from="/admin/aaa/rules")

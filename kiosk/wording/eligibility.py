@@ -83,13 +83,13 @@ def rule_label(name: str) -> str:
 
 
 def rule_value(rules: Rules, name: str) -> str:
-    """A rule's value in words: a choice by its name, "wyłączone" for a rule that is off."""
+    """A rule's value in words: a choice by its name, "wyłączona" for a rule that is off."""
     kind, spec = RULES[name]
     text = rule_text(rules, name)
     if kind == "choice":
         return str(CHOICE_NAMES[spec(text)])
     if text == OFF:
-        return _("cały miesiąc") if name in WHOLE_MONTH_WHEN_EMPTY else _("wyłączone")
+        return _("cały miesiąc") if name in WHOLE_MONTH_WHEN_EMPTY else _("wyłączona")
     if name == "max_debt":
         return _("%(amount)s zł", amount=text.replace(".", ","))
     return text

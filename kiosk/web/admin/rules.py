@@ -57,7 +57,7 @@ def _fields(values: dict[str, str], errors: dict[str, list[str]]) -> list[dict]:
     for name, (kind, spec) in RULES.items():
         empty = None
         if kind in ("number", "amount"):
-            empty = _("puste = cały miesiąc") if name in WHOLE_MONTH_WHEN_EMPTY else _("puste = wyłączone")
+            empty = _("puste = cały miesiąc") if name in WHOLE_MONTH_WHEN_EMPTY else _("puste = zasada wyłączona")
         fields.append({
             "name": name, "kind": kind, "label": rule_label(name), "help": str(RULE_HELP[name]),
             "value": values.get(name, ""), "errors": errors.get(name, []), "empty": empty,
