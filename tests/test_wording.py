@@ -12,12 +12,13 @@ from kiosk.domain.cards import CardRefusal
 from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem
 from kiosk.domain.reprints import IssuanceRefusal
+from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
 from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.messages import SENTENCES, cards_imported, codes_imported, describe, sentence_key
 
 REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal,
-           *ClosedDayProblem]
+           *ClosedDayProblem, *RuleProblem]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The library's rules, said to a reader: why there is no code now, and what to
-do next, in one plain sentence each (kiosk, desk, CLI, and the panel's check)."""
+do next, in one plain sentence each (kiosk, desk, CLI, and the panel's check);
+and the rules themselves as the panel names them (RULE_LABELS, RULE_HELP)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from kiosk.domain.clock import format_date
 from kiosk.domain.eligibility import Fact, Ineligibility, Ineligible
-from kiosk.domain.rules import EarlyRelease, PlatformsRule, ReleaseDay
+from kiosk.domain.rules import OFF, RULES, EarlyRelease, PlatformsRule, ReleaseDay, Rules, rule_text
 from kiosk.wording.slips import month_name
 
 FACT_NAMES = {
@@ -37,6 +38,61 @@ CHOICE_NAMES = {
     PlatformsRule.ONE_PER_MONTH: _l("jeden kod w miesiącu, z dowolnej platformy"),
     PlatformsRule.PRIORITY_WITHOUT_OTHER: _l("najpierw dla osób bez kodu innej platformy"),
 }
+
+
+# The rules as people read them; the names (release_day, …) are kiosk rules --set's.
+RULE_LABELS = {
+    "release_day": _l("Dzień wydawania"),
+    "release_time": _l("Godzina wydawania"),
+    "early_release": _l("Wcześniejsze wydawanie"),
+    "min_age": _l("Najniższy wiek czytelnika (lata)"),
+    "active_within_months": _l("Ostatnie wypożyczenie nie dawniej niż (miesiące)"),
+    "max_debt": _l("Największe dopuszczalne zadłużenie (zł)"),
+    "non_activation_wait": _l("Przerwa po nieaktywowanym kodzie (miesiące)"),
+    "first_timer_reserve": _l("Rezerwa dla nowych czytelników (procent puli)"),
+    "first_timer_until_day": _l("Rezerwa do dnia miesiąca"),
+    "platforms_rule": _l("Kody kilku platform"),
+    "priority_until_day": _l("Pierwszeństwo do dnia miesiąca"),
+}
+RULE_HELP = {
+    "release_day": _l("Od którego dnia wydajemy kody na nowy miesiąc: od początku okresu ważności puli albo od "
+                      "pierwszego dnia roboczego miesiąca (weekend, święto lub dzień zamknięcia przesuwa dzień)."),
+    "release_time": _l("Od tej godziny w dniu wydawania kody są wydawane; 00:00 — od początku dnia."),
+    "early_release": _l("Kody na nowy miesiąc już od ostatniego dnia roboczego przed jego początkiem "
+                        "(ma pierwszeństwo przed dniem wydawania)."),
+    "min_age": _l("Kod dostają czytelnicy, którzy skończyli tyle lat (data urodzenia z rejestru kart)."),
+    "active_within_months": _l("Kod dostają czytelnicy, którzy wypożyczyli coś w ostatnich tylu miesiącach "
+                               "(z rejestru kart)."),
+    "max_debt": _l("Czytelnik z większą zaległą opłatą nie dostaje kodu; 0 — żadnej zaległości "
+                   "(z rejestru kart)."),
+    "non_activation_wait": _l("Kto nie aktywował kodu, czeka tyle pełnych miesięcy na następny (według listy "
+                              "aktywacji z platformy)."),
+    "first_timer_reserve": _l("Taka część każdej puli czeka na osoby, które odbierają kod pierwszy raz."),
+    "first_timer_until_day": _l("Od tego dnia miesiąca kody z rezerwy dostaje każdy; puste — rezerwa przez cały "
+                                "miesiąc."),
+    "platforms_rule": _l("Czy czytelnik może w jednym miesiącu dostać kody kilku platform."),
+    "priority_until_day": _l("Przy pierwszeństwie dla osób bez kodu innej platformy: od tego dnia miesiąca kod "
+                             "drugiej platformy może dostać każdy; puste — przez cały miesiąc."),
+}
+# Rules whose empty value is "the whole month", not "off".
+WHOLE_MONTH_WHEN_EMPTY = frozenset({"first_timer_until_day", "priority_until_day"})
+
+
+def rule_label(name: str) -> str:
+    return str(RULE_LABELS.get(name, name))
+
+
+def rule_value(rules: Rules, name: str) -> str:
+    """A rule's value in words: a choice by its name, "wyłączona" for a rule that is off."""
+    kind, spec = RULES[name]
+    text = rule_text(rules, name)
+    if kind == "choice":
+        return str(CHOICE_NAMES[spec(text)])
+    if text == OFF:
+        return _("cały miesiąc") if name in WHOLE_MONTH_WHEN_EMPTY else _("wyłączona")
+    if name == "max_debt":
+        return _("%(amount)s zł", amount=text.replace(".", ","))
+    return text
 
 
 def _from_weekday(moment: datetime) -> str:

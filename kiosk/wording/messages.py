@@ -24,7 +24,7 @@ from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
 from kiosk.domain.working_days import ClosedDayProblem
-from kiosk.wording.eligibility import ineligible_line
+from kiosk.wording.eligibility import ineligible_line, rule_label
 
 Audience = Literal["web", "cli"]
 
@@ -85,6 +85,10 @@ def _ambiguous(d: dict) -> str:
     columns = d.get("columns") or ("…", "…")
     return _("Kody mogą być w kolumnie %(first)s albo %(second)s. Nadaj właściwej kolumnie nagłówek „Kod”.",
              first=columns[0], second=columns[1])
+
+
+def _rule(d: dict) -> str:
+    return rule_label(d["rule"]) if d.get("rule") else "…"
 
 
 # reason -> details -> sentence. Every reason code of the domain has an entry here
@@ -184,6 +188,19 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
             "Adres aktywacji musi być pełnym adresem strony, zaczynającym się od https://."),
         SettingProblem.SERVICE_END: lambda d: _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d.get("value", "")),
         SettingProblem.PLATFORM: lambda d: _("Nie ma platformy „%(value)s”.", value=d.get("value", "")),
+    },
+    # The rule by its name in the panel (rule_label), never its --set name.
+    RuleProblem: {
+        RuleProblem.UNKNOWN_RULE: lambda d: _("Nie ma zasady „%(rule)s”.", rule=d.get("rule", "…")),
+        RuleProblem.BAD_CHOICE: lambda d: _("%(rule)s: „%(value)s” nie jest żadną z możliwości do wyboru.",
+                                            rule=_rule(d), value=d.get("value", "")),
+        RuleProblem.BAD_TIME: lambda d: _("%(rule)s: „%(value)s” to nie jest godzina (GG:MM).",
+                                          rule=_rule(d), value=d.get("value", "")),
+        RuleProblem.BAD_NUMBER: lambda d: _(
+            "%(rule)s: „%(value)s” — podaj liczbę całkowitą od %(low)s do %(high)s albo zostaw pole puste.",
+            rule=_rule(d), value=d.get("value", ""), low=d.get("low", "…"), high=d.get("high", "…")),
+        RuleProblem.BAD_AMOUNT: lambda d: _("%(rule)s: „%(value)s” to nie jest kwota od 0 do %(high)s zł (np. 5,50).",
+                                            rule=_rule(d), value=d.get("value", ""), high=d.get("high", "…")),
     },
     AccountProblem: {
         AccountProblem.USERNAME: lambda d: _(

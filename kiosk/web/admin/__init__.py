@@ -1,6 +1,6 @@
 """The admin panel, one module per area: a library's dashboard, imports, reports
-and event log, kiosks, users, settings and closed days; the consortium's overview.
-Every URL names its library and is scoped to the signed-in admin."""
+and event log, kiosks, users, settings, rules and closed days; the consortium's
+overview. Every URL names its library and is scoped to the signed-in admin."""
 from __future__ import annotations
 
 from flask import Blueprint
@@ -9,4 +9,4 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The areas add their routes to bp.
 from kiosk.web.admin import (  # noqa: E402,F401
-    closed_days, consortium, dashboard, events, imports, kiosks, reports, settings, users)
+    closed_days, consortium, dashboard, events, imports, kiosks, reports, rules, settings, users)
