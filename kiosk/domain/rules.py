@@ -230,3 +230,13 @@ def day_of_window(window_start: date, day: int | None) -> date | None:
         return None
     last = calendar.monthrange(window_start.year, window_start.month)[1]
     return window_start.replace(day=min(day, last))
+
+
+def in_effect(rules: Rules, name: str) -> bool:
+    """False for a rule that only qualifies another one that is off (the reserve's
+    day without a reserve, the priority day without the priority rule)."""
+    if name == "first_timer_until_day":
+        return rules.first_timer_reserve is not None
+    if name == "priority_until_day":
+        return rules.platforms_rule is PlatformsRule.PRIORITY_WITHOUT_OTHER
+    return True

@@ -17,7 +17,8 @@ from kiosk.domain.clock import format_moment, local_day, sane, utcnow
 from kiosk.domain.eligibility import opening
 from kiosk.domain.issuing import issue_code
 from kiosk.domain.refusals import Refused
-from kiosk.domain.rules import OFF, RULE_NAMES, RULES, Rules, parse_changes, rule_text, rules_for, save_rules
+from kiosk.domain.rules import (OFF, RULE_NAMES, RULES, Rules, in_effect, parse_changes, rule_text, rules_for,
+                                save_rules)
 from kiosk.storage.database import run_and_roll_back
 from kiosk.storage.models import Channel, Library, Platform, Pool
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required, staff_actor
@@ -101,7 +102,8 @@ def _platforms(library_id: int) -> list[tuple[str, str]]:
 def _now_context(library: Library) -> dict:
     rules, now = rules_for(db.session, library.id), utcnow()
     return {"releases": _releases(library, rules, now),
-            "current": [(rule_label(name), rule_value(rules, name)) for name in RULE_NAMES]}
+            "current": [(rule_label(name), rule_value(rules, name)) for name in RULE_NAMES
+                        if in_effect(rules, name)]}
 
 
 def _render(library: Library, *, status: int = 200, fragment: str | None = None, typed: dict | None = None,
