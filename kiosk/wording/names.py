@@ -1,16 +1,19 @@
 """Names of the code's values as people read them: roles, channels, event kinds,
-card checks, printers, and a card number a pattern accepts."""
+card checks, printers, a pool, and a card number a pattern accepts."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from re import _constants as sre_constants, _parser as sre_parse  # the standard library's own regex parser
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from kiosk.domain.cards import CHECK_DIGITS, DEFAULT_CARD_PATTERN, check_format
+from kiosk.domain.clock import format_date, month_window
 from kiosk.domain.events import EventKind
 from kiosk.storage.models import CardCheckKind, Channel, Role
+from kiosk.wording.slips import month_name
 
 ROLE_NAMES = {
     Role.DESK: _l("obsługa stanowiska"),
@@ -65,6 +68,13 @@ EVENT_NAMES = {
     EventKind.KIOSK_REVOKED: _l("kiosk wyłączony"),
     EventKind.KIOSK_PAUSED: _l("przerwa kiosku"),
 }
+
+
+def pool_label(platform: str, valid_from: date, valid_until: date) -> str:
+    """"Legimi · listopad 2026" for a calendar month's pool, else the platform and its dates."""
+    if (valid_from, valid_until) == month_window(valid_from.year, valid_from.month):
+        return f"{platform} · {month_name(valid_from.month)} {valid_from.year}"
+    return f"{platform} · {format_date(valid_from)}–{format_date(valid_until)}"
 
 
 def channel_name(channel: str) -> str:
