@@ -6,7 +6,7 @@ offers."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from kiosk.domain.clock import local_day, month_window
 from kiosk.storage.models import Channel, Issuance, Library, Platform, Pool
 from kiosk.domain.pools import PoolSummary, pool_summaries
-from kiosk.domain.report_figures import issuances_per_day, utc_bounds
+from kiosk.domain.report_figures import issuances_per_day, refusals_between, utc_bounds
 
 CHART_WIDTH, CHART_HEIGHT = 620, 160
 DEFAULT_PLATFORM = "legimi"  # what a library without any pool is told about
@@ -43,6 +43,12 @@ class Dashboard:
     next_month_ready: dict[str, bool]  # platform name -> a pool of next month is imported (platforms used)
     report_month: date  # the month the report link offers
     platform_names: dict[str, str]  # slug -> name
+    refusals: dict[str, int] = field(default_factory=dict)  # this month's refusals by reason, none left out
+
+    @property
+    def refusals_given(self) -> list[tuple[str, int]]:
+        """(reason, count) of the reasons that happened this month, in the report's order."""
+        return [(reason, count) for reason, count in self.refusals.items() if count]
 
     @property
     def next_month_pools(self) -> list[PoolSummary]:
@@ -104,4 +110,5 @@ def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboar
                      bars=bars, peak=peak,
                      by_channel={channel.value: by_channel.get(channel.value, 0) for channel in Channel},
                      next_month_ready=ready, platform_names=platforms,
+                     refusals=refusals_between(session, library, first, last),
                      report_month=report_month(session, [library.id], today, library.timezone))
