@@ -43,18 +43,18 @@ def import_upload(slug: str):
     library = library_in_scope(slug)
     if request.method == "GET":
         return _form(library, status=200)
-    slug = request.form.get("platform", DEFAULT_PLATFORM)
-    platform = _platform(slug)
+    platform_slug = request.form.get("platform", DEFAULT_PLATFORM)
+    platform = _platform(platform_slug)
     if platform is None:
         return _form(library, _("Wybierz platformę z listy."))
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _form(library, _("Wybierz plik."), platform=slug)
+        return _form(library, _("Wybierz plik."), platform=platform_slug)
     month = request.form.get("month", "").strip()
     try:
         window = parse_month(month) if month else None
     except ValueError:
-        return _form(library, _("Miesiąc podaj jako RRRR-MM."), platform=slug)
+        return _form(library, _("Miesiąc podaj jako RRRR-MM."), platform=platform_slug)
     data, library_id, platform_id, filename = upload.read(), library.id, platform.id, upload_name(upload.filename)
     platform_name = platform.name
     db.session.rollback()  # read the file outside any transaction
@@ -62,8 +62,8 @@ def import_upload(slug: str):
         prepared = prepare_pool(data, filename, window)
         report = preview_pool(db.session, library_id=library_id, platform_id=platform_id, prepared=prepared)
     except ImportRefused as refused:
-        return _form(library, describe_refusal(refused), platform=slug)
-    token = uploads.keep(library_id, data, filename, window, slug)
+        return _form(library, describe_refusal(refused), platform=platform_slug)
+    token = uploads.keep(library_id, data, filename, window, platform_slug)
     return page("admin/import_preview.html", library=library, report=report, token=token,
                 platform_name=platform_name)
 
