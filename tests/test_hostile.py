@@ -675,7 +675,7 @@ def test_over_long_names_are_refused_with_a_message(app, signed_in_admin):
                                                     "low_pool_percent": "10", "kiosk_idle_seconds": "30",
                                                     "desk_printer": "browser"}, token_from="/admin/aaa/settings")
     long_consortium = post(consortium, "/admin/consortium", {"name": "K" * 250, "service_end": "",
-                                                             "activation_url": "https://www.legimi.pl/x"},
+                                                             "activation_url-legimi": "https://www.legimi.pl/x"},
                            token_from="/admin/", follow_redirects=True)
     long_file = post(admin, "/admin/aaa/import", {"month": f"{this_month()[0]:%Y-%m}",
                                                   "file": (io.BytesIO(panel_file(codes("LONG", 2))),

@@ -83,7 +83,7 @@ def test_consortium_settings_are_checked_and_logged_from_the_cli_as_from_the_pan
     good = kiosk(runner, "consortium", "--activation-url", "https://www.legimi.pl/wola", "--name", "Wola")
     client, _user, _ = signed_in(app, "consortium_admin")
     panel_bad = post(client, "/admin/consortium", {"name": "Wola", "service_end": "",
-                                                   "activation_url": "not a url"}, token_from="/admin/",
+                                                   "activation_url-legimi": "not a url"}, token_from="/admin/",
                      follow_redirects=True)
 
     assert bad.exit_code == 1 and "Adres aktywacji musi być pełnym adresem" in bad.output

@@ -158,11 +158,11 @@ def pools(library_slug, as_json) -> None:
     if not summaries:
         click.echo("Brak pul kodów.")
         return
-    click.echo(f"{'biblioteka':<16} {'platforma':<9} {'ważna':<23} {'razem':>6} {'wydane':>6} "
+    click.echo(f"{'biblioteka':<16} {'platforma':<10} {'ważna':<23} {'razem':>6} {'wydane':>6} "
                f"{'zostało':>7} {'przepadło':>9}")
     for s in summaries:
         span = f"{format_date(s.valid_from)}–{format_date(s.valid_until)}"
-        click.echo(f"{s.library:<16} {s.platform:<9} {span:<23} {s.total:>6} {s.issued:>6} "
+        click.echo(f"{s.library:<16} {s.platform:<10} {span:<23} {s.total:>6} {s.issued:>6} "
                    f"{s.left:>7} {s.expired:>9}")
 
 

@@ -1,11 +1,12 @@
-"""A library's dashboard in numbers: last, this and next month's pools (so the
-admin sees next month is ready before it starts), issues per day this month (with
-the bars of a server-drawn chart) and per channel, and the month its report link
+"""A library's dashboard in numbers: last, this and next month's pools of every
+platform, grouped by platform (so the admin sees next month is ready before it
+starts, for each platform the library uses), issues per day this month (with the
+bars of a server-drawn chart) and per channel, and the month its report link
 offers."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session
 from kiosk.domain.clock import local_day, month_window
 from kiosk.storage.models import Channel, Issuance, Library, Platform, Pool
 from kiosk.domain.pools import PoolSummary, pool_summaries
-from kiosk.domain.report_figures import issuances_per_day, utc_bounds
+from kiosk.domain.report_figures import issuances_per_day, refusals_between, utc_bounds
 
 CHART_WIDTH, CHART_HEIGHT = 620, 160
+DEFAULT_PLATFORM = "legimi"  # what a library without any pool is told about
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,15 @@ class Dashboard:
     bars: list[Bar]
     peak: int
     by_channel: dict[str, int]
-    next_month_ready: dict[str, bool]  # platform name -> a pool of next month is imported
+    next_month_ready: dict[str, bool]  # platform name -> a pool of next month is imported (platforms used)
     report_month: date  # the month the report link offers
     platform_names: dict[str, str]  # slug -> name
+    refusals: dict[str, int] = field(default_factory=dict)  # this month's refusals by reason, none left out
+
+    @property
+    def refusals_given(self) -> list[tuple[str, int]]:
+        """(reason, count) of the reasons that happened this month, in the report's order."""
+        return [(reason, count) for reason, count in self.refusals.items() if count]
 
     @property
     def next_month_pools(self) -> list[PoolSummary]:
@@ -78,11 +86,14 @@ def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboar
     first, last = month_window(today.year, today.month)
     previous_first = _month_before(first)
     next_first, next_last = _month_after(first)
-    pools = [s for s in pool_summaries(session, now, library_id=library.id)
-             if s.valid_until >= previous_first and s.valid_from <= next_last]
     platforms = dict(session.execute(select(Platform.slug, Platform.name).order_by(Platform.name)).all())
+    pools = sorted((s for s in pool_summaries(session, now, library_id=library.id)
+                    if s.valid_until >= previous_first and s.valid_from <= next_last),
+                   key=lambda s: (platforms.get(s.platform, s.platform), s.valid_from, s.imported_at, s.pool_id))
+    used = set(session.scalars(select(Platform.slug).join(Pool, Pool.platform_id == Platform.id)
+                               .where(Pool.library_id == library.id).distinct())) or {DEFAULT_PLATFORM}
     ready = {name: any(p.platform == slug and p.valid_from <= next_last and p.valid_until >= next_first
-                       for p in pools) for slug, name in platforms.items()}
+                       for p in pools) for slug, name in platforms.items() if slug in used}
     per_day = issuances_per_day(session, library, first, last)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     totals = [sum(per_day.get(day, Counter()).values()) for day in days]
@@ -99,4 +110,5 @@ def dashboard_for(session: Session, library: Library, now: datetime) -> Dashboar
                      bars=bars, peak=peak,
                      by_channel={channel.value: by_channel.get(channel.value, 0) for channel in Channel},
                      next_month_ready=ready, platform_names=platforms,
+                     refusals=refusals_between(session, library, first, last),
                      report_month=report_month(session, [library.id], today, library.timezone))

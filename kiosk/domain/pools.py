@@ -139,8 +139,8 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
          for code in prepared.codes],
     )
     record_event(session, kind=EventKind.IMPORT, actor=actor, library_id=library.id, now=now,
-                 pool_id=pool.id, filename=prepared.filename, sha256=prepared.sha256, count=len(prepared.codes),
-                 valid_from=prepared.valid_from, valid_until=prepared.valid_until)
+                 pool_id=pool.id, platform=platform.slug, filename=prepared.filename, sha256=prepared.sha256,
+                 count=len(prepared.codes), valid_from=prepared.valid_from, valid_until=prepared.valid_until)
     return _report(library, platform, prepared, pool.id)
 
 

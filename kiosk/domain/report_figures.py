@@ -17,11 +17,15 @@ from kiosk.domain.events import EventKind
 from kiosk.domain.pools import PoolSummary, pool_summaries
 from kiosk.storage.models import Channel, Code, Event, Issuance, Kiosk, Library, StaffUser
 
-# Why readers were not served: a card refused (by its reason), then the other "no"s.
+# Why readers were not served: a card refused (by its reason), a library rule that
+# said no (the reason of a not_eligible event), then the other "no"s.
 CARD_REASONS = ("empty", "format", "check_digit", "unknown", "expired", "blocked")
+RULE_REASONS = ("not_yet", "too_young", "inactive", "debt", "not_activated", "reserved", "other_platform",
+                "no_data")
 OTHER_REFUSALS = (EventKind.NO_CODES_LEFT, EventKind.NO_POOL, EventKind.SERVICE_ENDED,
                   EventKind.REPRINT_WITHHELD)
-REFUSALS = (*CARD_REASONS, *(kind.value for kind in OTHER_REFUSALS))
+REFUSALS = (*CARD_REASONS, *RULE_REASONS, *(kind.value for kind in OTHER_REFUSALS))
+WITH_REASON = (EventKind.CARD_REFUSED.value, EventKind.NOT_ELIGIBLE.value)  # counted by details' reason
 
 
 @dataclass(frozen=True)
@@ -111,21 +115,35 @@ def _per_kiosk(session: Session, library: Library, start: datetime, end: datetim
             if counts.get(kiosk_id) or revoked_at is None]
 
 
+def _reason(kind: str, details: str | None) -> str:
+    """The reason in an event's details; the kind itself when it names none."""
+    try:
+        found = json.loads(details or "{}")
+    except ValueError:
+        found = None
+    reason = found.get("reason") if isinstance(found, dict) else None
+    return str(reason) if reason else kind
+
+
 def _event_counts(session: Session, library: Library, start: datetime, end: datetime) -> tuple[int, dict[str, int]]:
-    """(reprints, refusals by reason) from the month's log."""
-    kinds = [EventKind.REPRINT.value, EventKind.CARD_REFUSED.value, *(kind.value for kind in OTHER_REFUSALS)]
+    """(reprints, refusals by reason) from the period's log: every REFUSALS key,
+    then any other reason found (0 where none)."""
+    kinds = [EventKind.REPRINT.value, *WITH_REASON, *(kind.value for kind in OTHER_REFUSALS)]
     rows = session.execute(select(Event.kind, Event.details).where(
         Event.library_id == library.id, Event.at >= start, Event.at < end, Event.kind.in_(kinds)))
     reprints, refusals = 0, dict.fromkeys(REFUSALS, 0)
     for kind, details in rows:
         if kind == EventKind.REPRINT:
             reprints += 1
-        elif kind == EventKind.CARD_REFUSED:
-            reason = str(json.loads(details or "{}").get("reason", ""))
-            refusals[reason] = refusals.get(reason, 0) + 1
-        else:
-            refusals[kind] += 1
+            continue
+        reason = _reason(kind, details) if kind in WITH_REASON else kind
+        refusals[reason] = refusals.get(reason, 0) + 1
     return reprints, refusals
+
+
+def refusals_between(session: Session, library: Library, first: date, last: date) -> dict[str, int]:
+    """Refusals by reason on the library's local days first..last (every REFUSALS key)."""
+    return _event_counts(session, library, *utc_bounds(first, last, library.timezone))[1]
 
 
 def _codes(session: Session, library: Library, start: datetime, end: datetime) -> list[IssuedCode]:

@@ -1,16 +1,19 @@
 """Names of the code's values as people read them: roles, channels, event kinds,
-card checks, printers, and a card number a pattern accepts."""
+refusal reasons, card checks, printers, a pool, and a card number a pattern accepts."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from re import _constants as sre_constants, _parser as sre_parse  # the standard library's own regex parser
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from kiosk.domain.cards import CHECK_DIGITS, DEFAULT_CARD_PATTERN, check_format
+from kiosk.domain.clock import format_date, month_window
 from kiosk.domain.events import EventKind
 from kiosk.storage.models import CardCheckKind, Channel, Role
+from kiosk.wording.slips import month_name
 
 ROLE_NAMES = {
     Role.DESK: _l("obsługa stanowiska"),
@@ -66,6 +69,38 @@ EVENT_NAMES = {
     EventKind.KIOSK_PAUSED: _l("przerwa kiosku"),
 }
 
+# Why a reader was not served (kiosk.domain.report_figures.REFUSALS): a card refused,
+# a library rule, or no code to give.
+REFUSAL_NAMES = {
+    "empty": _l("karta: brak numeru"),
+    "format": _l("karta: numer nie tej biblioteki"),
+    "check_digit": _l("karta: zła cyfra kontrolna"),
+    "unknown": _l("karta: spoza rejestru"),
+    "expired": _l("karta: wygasła"),
+    "blocked": _l("karta: zablokowana"),
+    "not_yet": _l("zasady: jeszcze nie wydajemy"),
+    "too_young": _l("zasady: za młody czytelnik"),
+    "inactive": _l("zasady: brak wypożyczeń"),
+    "debt": _l("zasady: zadłużenie"),
+    "not_activated": _l("zasady: poprzedni kod nieaktywowany"),
+    "reserved": _l("zasady: rezerwa dla nowych czytelników"),
+    "other_platform": _l("zasady: ma już kod innej platformy"),
+    "no_data": _l("zasady: brak danych o czytelniku"),
+    EventKind.NO_CODES_LEFT: _l("brak wolnych kodów"),
+    EventKind.NO_POOL: _l("brak puli"),
+    EventKind.SERVICE_ENDED: _l("usługa zakończona"),
+    EventKind.REPRINT_WITHHELD: _l("kod nie pokazany ponownie"),
+    EventKind.CARD_REFUSED: _l("karta odrzucona"),
+    EventKind.NOT_ELIGIBLE: _l("odmowa według zasad"),
+}
+
+
+def pool_label(platform: str, valid_from: date, valid_until: date) -> str:
+    """"Legimi · listopad 2026" for a calendar month's pool, else the platform and its dates."""
+    if (valid_from, valid_until) == month_window(valid_from.year, valid_from.month):
+        return f"{platform} · {month_name(valid_from.month)} {valid_from.year}"
+    return f"{platform} · {format_date(valid_from)}–{format_date(valid_until)}"
+
 
 def channel_name(channel: str) -> str:
     return str(CHANNEL_NAMES.get(channel, channel))
@@ -77,6 +112,10 @@ def role_name(role: str) -> str:
 
 def event_name(kind: str) -> str:
     return str(EVENT_NAMES.get(kind, kind))
+
+
+def refusal_name(reason: str) -> str:
+    return str(REFUSAL_NAMES.get(reason, reason))
 
 
 def card_check_name(kind: str) -> str:

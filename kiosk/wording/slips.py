@@ -1,6 +1,7 @@
 """From an issuance to the slip model, in the reader's language."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,34 @@ def month_name(month: int) -> str:
             gettext("maj"), gettext("czerwiec"), gettext("lipiec"), gettext("sierpień"),
             gettext("wrzesień"), gettext("październik"), gettext("listopad"),
             gettext("grudzień"))[month - 1]
+
+
+def platform_steps(platform: Platform, language: str) -> tuple[str, ...] | None:
+    """The platform's own steps in the language (else in Polish), "{url}" replaced by
+    its activation URL; None when it has none or they are not a list of texts."""
+    try:
+        steps = json.loads(platform.slip_steps) if platform.slip_steps else None
+    except ValueError:
+        return None
+    if not isinstance(steps, dict):
+        return None
+    for candidate in (steps.get(language), steps.get("pl")):
+        if isinstance(candidate, list) and candidate and all(isinstance(s, str) and s.strip() for s in candidate):
+            # replace, not format: a brace in the text cannot break the slip
+            return tuple(step.replace("{url}", platform.activation_url) for step in candidate)
+    return None
+
+
+def general_steps(platform: Platform) -> tuple[str, ...]:
+    """The seed leaflet's three steps, for a platform without steps of its own."""
+    return (
+        gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),
+        gettext("Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, "
+                "który przyjdzie e-mailem) i hasło — albo zaloguj się na swoje konto "
+                "i wpisz nowy kod."),
+        gettext("Pobierz darmową aplikację %(platform)s: iOS, Android, Windows — telefony, "
+                "tablety, czytniki.", platform=platform.name),
+    )
 
 
 def slip_for_issuance(session: Session, issuance_id: int, language: str, now: datetime | None = None) -> Slip:
@@ -61,14 +90,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
                      gettext("Aktywuj kod do %(date)s — po tym dniu kod wygasa i nowy trzeba "
                              "odebrać osobiście w bibliotece.", date=format_date(activate_by))),
             steps_title=gettext("Jak zacząć:"),
-            steps=(
-                gettext("Wejdź na %(url)s i wpisz kod.", url=platform.activation_url),
-                gettext("Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, "
-                        "który przyjdzie e-mailem) i hasło — albo zaloguj się na swoje konto "
-                        "i wpisz nowy kod."),
-                gettext("Pobierz darmową aplikację %(platform)s: iOS, Android, Windows — telefony, "
-                        "tablety, czytniki.", platform=platform.name),
-            ),
+            steps=platform_steps(platform, language) or general_steps(platform),
             access_note=access,
             devices_note=gettext("Kod działa na dwóch urządzeniach."),
             help_note=gettext("Kod nie działa? Sprawdź, czy wpisujesz go do %(date)s; jeśli tak — "

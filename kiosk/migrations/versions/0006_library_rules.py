@@ -15,18 +15,19 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-# The slip's steps; "{url}" is the platform's activation address.
+# The slip's steps; "{url}" is the platform's activation address. Legimi's are the
+# general steps' reviewed translations word for word, so its slips read as before.
 LEGIMI_STEPS = {
     "pl": ["Wejdź na {url} i wpisz kod.",
            "Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, który przyjdzie e-mailem) "
            "i hasło — albo zaloguj się na swoje konto i wpisz nowy kod.",
            "Pobierz darmową aplikację Legimi: iOS, Android, Windows — telefony, tablety, czytniki."],
     "en": ["Go to {url} and enter the code.",
-           "Create an account: user name, e-mail (click the activation link you will receive by e-mail) "
-           "and password — or sign in to your account and enter the new code.",
-           "Get the free Legimi app: iOS, Android, Windows — phones, tablets, e-readers."],
+           "Create an account: a user name, an e-mail address (click the activation link you will receive by "
+           "e-mail) and a password — or log in to your existing account and enter the new code.",
+           "Download the free Legimi app: iOS, Android, Windows — phones, tablets, e-readers."],
     "uk": ["Перейдіть на {url} і введіть код.",
-           "Створіть обліковий запис: ім'я користувача, e-mail (натисніть посилання активації, яке надійде "
+           "Створіть обліковий запис: ім'я користувача, e-mail (натисніть посилання активації, яке прийде "
            "електронною поштою) і пароль — або увійдіть у свій обліковий запис і введіть новий код.",
            "Завантажте безкоштовний застосунок Legimi: iOS, Android, Windows — телефони, планшети, рідери."],
 }

@@ -1,6 +1,8 @@
 """The consortium admin's overview: every library, adding one, the consortium's
-settings and the report across libraries."""
+settings (with each platform's activation URL) and the report across libraries."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
@@ -14,14 +16,20 @@ from kiosk.domain.libraries import add_library
 from kiosk.domain.reports import monthly_report
 from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
                                    parse_new_library, save_consortium_settings)
-from kiosk.storage.models import Library, Role
+from kiosk.storage.models import Library, Platform, Role
 from kiosk.web.access import ADMIN_ROLES, login_required, staff_actor
 from kiosk.web.admin import bp
 from kiosk.web.admin.common import month_arg, page
 from kiosk.web.admin.reports import xlsx_response
 from kiosk.wording.messages import describe_refusal
 
-PLATFORM = "legimi"
+DEFAULT_PLATFORM = "legimi"
+
+
+def _platforms() -> list[Platform]:
+    """Every platform, the default one first: its row of the log also carries a
+    change of the name or the service end."""
+    return sorted(db.session.scalars(select(Platform)), key=lambda p: (p.slug != DEFAULT_PLATFORM, p.name))
 
 
 @bp.get("/")
@@ -33,7 +41,7 @@ def overview():
     today = local_day(utcnow())
     return page("admin/overview.html", libraries=libraries,
                 month=report_month(db.session, None, today, DEFAULT_TIMEZONE),
-                settings=current_consortium_settings(db.session, PLATFORM))
+                settings=current_consortium_settings(db.session, DEFAULT_PLATFORM), platforms=_platforms())
 
 
 @bp.post("/libraries")
@@ -52,15 +60,27 @@ def create_library():
 @bp.post("/consortium")
 @login_required(Role.CONSORTIUM_ADMIN)
 def consortium_settings():
+    """The name and service end, and each platform's activation URL (a platform
+    whose field is not sent keeps its URL): all saved, or nothing."""
     actor = staff_actor()
-    fields = ("name", "service_end", "activation_url")
+    platforms, problems, urls = _platforms(), [], {}
     try:
-        settings = parse_consortium_settings({key: request.form.get(key, "") for key in fields},
-                                             current_consortium_settings(db.session, PLATFORM))
+        general = parse_consortium_settings({key: request.form.get(key, "") for key in ("name", "service_end")},
+                                            current_consortium_settings(db.session, DEFAULT_PLATFORM))
     except SettingsRefused as refused:
-        flash(describe_refusal(refused) + " " + _("Nic nie zapisano."))
+        problems.append(describe_refusal(refused))
+    for platform in platforms:
+        try:
+            urls[platform.slug] = parse_consortium_settings(
+                {"activation_url": request.form.get(f"activation_url-{platform.slug}")},
+                current_consortium_settings(db.session, platform.slug)).activation_url
+        except SettingsRefused as refused:
+            problems.append(f"{platform.name}: {describe_refusal(refused)}")
+    if problems:
+        flash(" ".join(problems) + " " + _("Nic nie zapisano."))
         return redirect(url_for("admin.overview"))
-    write(lambda s: save_consortium_settings(s, settings, PLATFORM, actor, utcnow()))
+    write(lambda s: [save_consortium_settings(s, replace(general, activation_url=url), slug, actor, utcnow())
+                     for slug, url in urls.items()])
     flash(_("Zapisano ustawienia."))
     return redirect(url_for("admin.overview"))
 

@@ -1,6 +1,7 @@
 """Importing a month's pool: upload → preview (every check, nothing written) →
-confirm (the same checks, all or nothing). The file is read before any
-transaction opens."""
+confirm (the same checks, all or nothing). The admin chooses the platform the
+codes are for (Legimi unless told); it goes with the file's signed token from
+the preview to the confirmation. The file is read before any transaction opens."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
@@ -19,15 +20,21 @@ from kiosk.web.admin.common import page
 from kiosk.web.edge import upload_name
 from kiosk.wording.messages import codes_imported, describe_refusal
 
-PLATFORM = "legimi"
+DEFAULT_PLATFORM = "legimi"
 
 
-def _platform_id() -> int:
-    return db.session.scalar(select(Platform.id).where(Platform.slug == PLATFORM))
+def _platforms() -> list[tuple[str, str]]:
+    """(slug, name) of every platform, for the form's choice."""
+    return [tuple(row) for row in db.session.execute(select(Platform.slug, Platform.name).order_by(Platform.name))]
 
 
-def _form(library: Library, error: str, status: int = 400):
-    return page("admin/import.html", library=library, error=error, status=status)
+def _platform(slug: str) -> Platform | None:
+    return db.session.scalar(select(Platform).where(Platform.slug == slug))
+
+
+def _form(library: Library, error: str | None = None, status: int = 400, platform: str = DEFAULT_PLATFORM):
+    return page("admin/import.html", library=library, error=error, status=status, platforms=_platforms(),
+                chosen=platform)
 
 
 @bp.route("/<slug>/import", methods=["GET", "POST"])
@@ -35,24 +42,30 @@ def _form(library: Library, error: str, status: int = 400):
 def import_upload(slug: str):
     library = library_in_scope(slug)
     if request.method == "GET":
-        return page("admin/import.html", library=library)
+        return _form(library, status=200)
+    platform_slug = request.form.get("platform", DEFAULT_PLATFORM)
+    platform = _platform(platform_slug)
+    if platform is None:
+        return _form(library, _("Wybierz platformę z listy."))
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _form(library, _("Wybierz plik."))
+        return _form(library, _("Wybierz plik."), platform=platform_slug)
     month = request.form.get("month", "").strip()
     try:
         window = parse_month(month) if month else None
     except ValueError:
-        return _form(library, _("Miesiąc podaj jako RRRR-MM."))
-    data, library_id, platform_id, filename = upload.read(), library.id, _platform_id(), upload_name(upload.filename)
+        return _form(library, _("Miesiąc podaj jako RRRR-MM."), platform=platform_slug)
+    data, library_id, platform_id, filename = upload.read(), library.id, platform.id, upload_name(upload.filename)
+    platform_name = platform.name
     db.session.rollback()  # read the file outside any transaction
     try:
         prepared = prepare_pool(data, filename, window)
         report = preview_pool(db.session, library_id=library_id, platform_id=platform_id, prepared=prepared)
     except ImportRefused as refused:
-        return _form(library, describe_refusal(refused))
-    token = uploads.keep(library_id, data, filename, window)
-    return page("admin/import_preview.html", library=library, report=report, token=token)
+        return _form(library, describe_refusal(refused), platform=platform_slug)
+    token = uploads.keep(library_id, data, filename, window, platform_slug)
+    return page("admin/import_preview.html", library=library, report=report, token=token,
+                platform_name=platform_name)
 
 
 @bp.post("/<slug>/import/confirm")
@@ -65,16 +78,19 @@ def import_confirm(slug: str):
         return _form(library, _("Podgląd wygasł. Wyślij plik jeszcze raz."))
     except PermissionError:
         abort(404)
+    platform = _platform(upload.platform)
+    if platform is None:  # removed since the preview
+        return _form(library, _("Wybierz platformę z listy."))
     data = upload.read()
     if data is None:
         # A second press of "Importuj" (or the back button) after it worked.
-        done = db.session.scalar(select(Pool.id).where(Pool.library_id == library.id,
+        done = db.session.scalar(select(Pool.id).where(Pool.library_id == library.id, Pool.platform_id == platform.id,
                                                        Pool.source_sha256 == upload.sha256))
         if done is None:
             return _form(library, _("Podgląd wygasł. Wyślij plik jeszcze raz."))
         flash(_("Ten plik jest już zaimportowany."))
         return redirect(url_for("admin.dashboard", slug=library.slug))
-    library_id, platform_id, actor = library.id, _platform_id(), staff_actor()
+    library_id, platform_id, actor = library.id, platform.id, staff_actor()
     db.session.rollback()  # read the file outside any transaction
     try:
         prepared = prepare_pool(data, upload.filename, upload.window)

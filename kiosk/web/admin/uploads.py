@@ -34,11 +34,12 @@ def _path(library_id: int, sha256: str) -> Path:
     return _folder() / f"{library_id}-{sha256}.upload"
 
 
-def keep(library_id: int, data: bytes, filename: str, window: tuple[date, date] | None) -> str:
-    """Keeps the file; the token for its confirmation form."""
+def keep(library_id: int, data: bytes, filename: str, window: tuple[date, date] | None, platform: str) -> str:
+    """Keeps the file; the token for its confirmation form (the platform's slug
+    is signed with it, so the confirmation imports for the platform previewed)."""
     sha256 = hashlib.sha256(data).hexdigest()
     _path(library_id, sha256).write_bytes(data)
-    return _signer().dumps({"sha": sha256, "name": filename, "library": library_id,
+    return _signer().dumps({"sha": sha256, "name": filename, "library": library_id, "platform": platform,
                             "window": [d.isoformat() for d in window] if window else None})
 
 
@@ -54,6 +55,7 @@ class Upload:
             raise PermissionError("another library's upload")
         self.sha256: str = data["sha"]
         self.filename: str = data["name"]
+        self.platform: str = data.get("platform", "legimi")  # a token made before platforms were chosen
         self.window = tuple(date.fromisoformat(d) for d in data["window"]) if data["window"] else None
         self.path = _path(library_id, self.sha256)
 
