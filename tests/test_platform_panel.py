@@ -25,15 +25,6 @@ PLATFORMS = {"legimi": ("Legimi", "https://www.legimi.pl/mazowieckie"),
 MONTHS = "styczeń luty marzec kwiecień maj czerwiec lipiec sierpień wrzesień październik listopad grudzień".split()
 
 
-@pytest.fixture
-def platforms(app):
-    """The three platforms of migration 0006 (a PostgreSQL test starts with Legimi alone)."""
-    for slug, (name, url) in PLATFORMS.items():
-        if db.session.scalar(select(Platform).where(Platform.slug == slug)) is None:
-            db.session.add(Platform(slug=slug, name=name, activation_url=url))
-    db.session.commit()
-
-
 def platform(slug: str) -> Platform:
     return db.session.scalar(select(Platform).where(Platform.slug == slug))
 
@@ -60,7 +51,7 @@ def pools_by_platform() -> list[tuple[str, int]]:
 
 # -- the import page ---------------------------------------------------------------
 
-def test_the_import_page_offers_every_platform_legimi_first_chosen(platforms, signed_in_admin):
+def test_the_import_page_offers_every_platform_legimi_first_chosen(signed_in_admin):
     client = signed_in_admin(make_library())
 
     page = text_of(client.get("/admin/lib/import"))
@@ -70,7 +61,7 @@ def test_the_import_page_offers_every_platform_legimi_first_chosen(platforms, si
                                ("legimi", " selected", "Legimi")]
 
 
-def test_an_empik_go_pool_is_previewed_and_imported_as_empik_go(platforms, signed_in_admin):
+def test_an_empik_go_pool_is_previewed_and_imported_as_empik_go(signed_in_admin):
     client = signed_in_admin(make_library())
     month = f"{this_month()[0]:%Y-%m}"
 
@@ -88,7 +79,7 @@ def test_an_empik_go_pool_is_previewed_and_imported_as_empik_go(platforms, signe
     assert logged["platform"] == "empik-go"
 
 
-def test_without_a_choice_the_pool_is_legimi_and_codes_are_unique_per_platform(platforms, signed_in_admin):
+def test_without_a_choice_the_pool_is_legimi_and_codes_are_unique_per_platform(signed_in_admin):
     client = signed_in_admin(make_library())
     month = f"{this_month()[0]:%Y-%m}"
     same_codes = codes("SAME", 2)
@@ -101,7 +92,7 @@ def test_without_a_choice_the_pool_is_legimi_and_codes_are_unique_per_platform(p
     assert pools_by_platform() == [("legimi", 2), ("ibuk-libra", 2)]
 
 
-def test_an_unknown_platform_is_refused_and_nothing_is_kept(platforms, signed_in_admin):
+def test_an_unknown_platform_is_refused_and_nothing_is_kept(signed_in_admin):
     client = signed_in_admin(make_library())
 
     refused = upload(client, panel_file(codes("XX", 2)), "x.xlsx", f"{this_month()[0]:%Y-%m}", platform="kindle")
@@ -110,7 +101,7 @@ def test_an_unknown_platform_is_refused_and_nothing_is_kept(platforms, signed_in
     assert pools_by_platform() == []
 
 
-def test_a_refused_upload_keeps_the_platform_chosen(platforms, signed_in_admin):
+def test_a_refused_upload_keeps_the_platform_chosen(signed_in_admin):
     client = signed_in_admin(make_library())
 
     refused = upload(client, panel_file(codes("NOW", 1)), "nowindow.xlsx", "", platform="ibuk-libra")
@@ -126,7 +117,7 @@ def settings_form(**urls) -> dict:
             **{f"activation_url-{slug}": url for slug, url in urls.items()}}
 
 
-def test_the_consortium_page_sets_each_platform_s_url(app, platforms):
+def test_the_consortium_page_sets_each_platform_s_url(app):
     client, _user, _ = signed_in(app, "consortium_admin")
 
     page = text_of(client.get("/admin/"))
@@ -148,7 +139,7 @@ def test_the_consortium_page_sets_each_platform_s_url(app, platforms):
                        "scope": "consortium"}]
 
 
-def test_one_bad_url_saves_nothing_and_names_its_platform(app, platforms):
+def test_one_bad_url_saves_nothing_and_names_its_platform(app):
     client, _user, _ = signed_in(app, "consortium_admin")
 
     refused = post(client, "/admin/consortium", settings_form(**{"legimi": "https://www.legimi.pl/wola",
@@ -164,7 +155,7 @@ def test_one_bad_url_saves_nothing_and_names_its_platform(app, platforms):
 
 # -- the dashboard and `kiosk pools` ------------------------------------------------------
 
-def test_the_dashboard_groups_pools_by_platform_with_month_labels(platforms, signed_in_admin):
+def test_the_dashboard_groups_pools_by_platform_with_month_labels(signed_in_admin):
     library = make_library()
     window = this_month()
     make_pool(library, codes("LG", 3), window, filename="legimi.xlsx")
@@ -181,7 +172,7 @@ def test_the_dashboard_groups_pools_by_platform_with_month_labels(platforms, sig
     assert "IBUK Libra" not in ready  # a platform the library does not use
 
 
-def test_a_pool_that_is_not_a_calendar_month_is_labelled_by_its_dates(platforms, signed_in_admin):
+def test_a_pool_that_is_not_a_calendar_month_is_labelled_by_its_dates(signed_in_admin):
     library = make_library()
     first, last = this_month()
     make_pool(library, codes("HALF", 2), (first, first.replace(day=15)))
@@ -193,7 +184,7 @@ def test_a_pool_that_is_not_a_calendar_month_is_labelled_by_its_dates(platforms,
     assert last.day >= 28
 
 
-def test_kiosk_pools_names_each_platform(platforms, runner):
+def test_kiosk_pools_names_each_platform(runner):
     library = make_library()
     make_pool(library, codes("LG", 3), (date(2030, 1, 1), date(2030, 1, 31)))
     import_file(library, panel_file(codes("IB", 2)), window=(date(2030, 1, 1), date(2030, 1, 31)),

@@ -68,8 +68,8 @@ def migrated_platforms() -> list[dict]:
 
 @pytest.fixture
 def platforms(app):
-    """The migrated platforms. A PostgreSQL test starts from emptied tables with only
-    Legimi put back (tests/conftest.py), so there they are put back as migrated."""
+    """The platforms exactly as the migration file writes them (not as a test before
+    may have left them), so the slips below are the migration's."""
     for row in migrated_platforms():
         found = platform(row["slug"]) or Platform(slug=row["slug"], name=row["name"])
         found.activation_url = row["activation_url"]
