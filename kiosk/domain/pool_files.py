@@ -53,6 +53,8 @@ class ImportProblem(enum.StrEnum):
     NO_CARD_COLUMN = "no_card_column"
     BAD_CARD = "bad_card"
     DUPLICATE_CARD = "duplicate_card"
+    BAD_DEBT = "bad_debt"
+    NEGATIVE_DEBT = "negative_debt"
 
 
 class ImportRefused(Refused):

@@ -22,6 +22,7 @@ from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.settings import SettingProblem
+from kiosk.wording.names import facts_in_words
 
 Audience = Literal["web", "cli"]
 
@@ -149,6 +150,12 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
                                             row=d.get("row", "…"), value=d.get("value", "")),
         ImportProblem.DUPLICATE_CARD: lambda d: _("Wiersz %(row)s: ta sama karta co w wierszu %(first)s.",
                                                   row=d.get("row", "…"), first=d.get("first_row", "…")),
+        ImportProblem.BAD_DEBT: lambda d: _(
+            "Wiersz %(row)s: „%(value)s” nie jest kwotą zadłużenia w złotych (np. 12,50).",
+            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.NEGATIVE_DEBT: lambda d: _(
+            "Wiersz %(row)s: zadłużenie nie może być ujemne („%(value)s”).",
+            row=d.get("row", "…"), value=d.get("value", "")),
     },
     IssuanceRefusal: {
         IssuanceRefusal.NOT_FOUND: lambda d: _("Nie ma takiego wydanego kodu w tej bibliotece."),
@@ -236,11 +243,16 @@ def codes_would_import(count: int, start: date, end: date) -> str:
                     start=format_date(start), end=format_date(end))
 
 
-def cards_imported(count: int, blocked: int, with_expiry: int) -> str:
+def cards_imported(count: int, blocked: int, with_expiry: int, facts: tuple[str, ...] = ()) -> str:
+    if facts:
+        read = _("Dane czytelników z pliku: %(facts)s.", facts=facts_in_words(facts))
+    else:
+        read = _("Plik nie podaje daty urodzenia, ostatniego wypożyczenia ani zadłużenia czytelników.")
     return " ".join((
         ngettext("%(num)s karta", "%(num)s kart", count) + ",",
         ngettext("w tym %(num)s zablokowana", "w tym %(num)s zablokowanych", blocked) + ",",
         ngettext("%(num)s z datą ważności.", "%(num)s z datą ważności.", with_expiry),
+        read,
     ))
 
 

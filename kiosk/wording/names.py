@@ -1,5 +1,5 @@
 """Names of the code's values as people read them: roles, channels, event kinds,
-card checks, printers, and a card number a pattern accepts."""
+reader facts, card checks, printers, and a card number a pattern accepts."""
 from __future__ import annotations
 
 import re
@@ -66,6 +66,13 @@ EVENT_NAMES = {
     EventKind.KIOSK_PAUSED: _l("przerwa kiosku"),
 }
 
+# The reader facts a card register may give (kiosk.domain.registry.FACTS).
+FACT_NAMES = {
+    "birth_date": _l("data urodzenia"),
+    "last_loan": _l("ostatnie wypożyczenie"),
+    "debt": _l("zadłużenie"),
+}
+
 
 def channel_name(channel: str) -> str:
     return str(CHANNEL_NAMES.get(channel, channel))
@@ -77,6 +84,12 @@ def role_name(role: str) -> str:
 
 def event_name(kind: str) -> str:
     return str(EVENT_NAMES.get(kind, kind))
+
+
+def facts_in_words(facts: str | tuple[str, ...] | None) -> str:
+    """Reader facts, as a tuple or as Library.register_facts keeps them ("birth_date,debt")."""
+    names = facts.split(",") if isinstance(facts, str) else facts or ()
+    return ", ".join(str(FACT_NAMES.get(fact, fact)) for fact in names if fact)
 
 
 def card_check_name(kind: str) -> str:
