@@ -55,6 +55,8 @@ class ImportProblem(enum.StrEnum):
     DUPLICATE_CARD = "duplicate_card"
     BAD_DEBT = "bad_debt"
     NEGATIVE_DEBT = "negative_debt"
+    # A platform's list of activated codes (kiosk.domain.activations).
+    NONE_OF_LIBRARY = "none_of_library"
 
 
 class ImportRefused(Refused):

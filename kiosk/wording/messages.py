@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from kiosk.domain.accounts import AccountProblem, LoginRefusal
+from kiosk.domain.activations import ActivationReport
 from kiosk.domain.cards import CardRefusal
 from kiosk.domain.clock import format_date, format_moment
 from kiosk.domain.issuing import IssueResult, Outcome
@@ -156,6 +157,9 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
         ImportProblem.NEGATIVE_DEBT: lambda d: _(
             "Wiersz %(row)s: zadłużenie nie może być ujemne („%(value)s”).",
             row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.NONE_OF_LIBRARY: lambda d: _(
+            "Żadnego kodu z pliku nie ma w pulach %(platform)s tej biblioteki. Sprawdź, czy to właściwy plik "
+            "i właściwa platforma. Nic nie zapisano.", platform=d.get("platform", "…")),
     },
     IssuanceRefusal: {
         IssuanceRefusal.NOT_FOUND: lambda d: _("Nie ma takiego wydanego kodu w tej bibliotece."),
@@ -254,6 +258,15 @@ def cards_imported(count: int, blocked: int, with_expiry: int, facts: tuple[str,
         ngettext("%(num)s z datą ważności.", "%(num)s z datą ważności.", with_expiry),
         read,
     ))
+
+
+def activations_imported(report: ActivationReport) -> str:
+    said = _("Aktywacje %(platform)s — nowo oznaczone kody: %(marked)s, oznaczone już wcześniej: %(already)s, "
+             "spoza pul tej biblioteki: %(not_found)s.", platform=report.platform_name, marked=report.marked,
+             already=report.already, not_found=report.not_found)
+    if report.skipped:
+        said += " " + _("Bez daty aktywacji (jeszcze nieaktywowane): %(skipped)s.", skipped=report.skipped)
+    return said
 
 
 def describe_issue(result: IssueResult) -> str:
