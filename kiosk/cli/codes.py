@@ -95,7 +95,8 @@ def import_cards_command(file: Path, library_slug) -> None:
                                               now=utcnow()))
     except ImportRefused as refused:
         refuse_because(refused, f"Odrzucono {file.name}: ")
-    click.echo(f"Rejestr kart {slug}: {cards_imported(report.count, report.blocked, report.with_expiry)}")
+    summary = cards_imported(report.count, report.blocked, report.with_expiry, report.facts)
+    click.echo(f"Rejestr kart {slug}: {summary}")
     if check != CardCheckKind.REGISTRY:
         click.echo("Uwaga: ta biblioteka sprawdza tylko format karty; rejestr zadziała po ustawieniu "
                    "sprawdzania „registry”.")

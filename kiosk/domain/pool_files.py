@@ -11,7 +11,7 @@ from datetime import date
 
 from kiosk.domain.clock import parse_date
 from kiosk.domain.refusals import Refused
-from kiosk.domain.spreadsheets import Cell, Formula, SpreadsheetError, cell_text, header_text, read_table
+from kiosk.domain.spreadsheets import Cell, Formula, SpreadsheetError, Table, cell_text, header_text, read_table
 
 # Letters, digits and inner dashes, 6 to 64 characters.
 CODE_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{4,62}[A-Za-z0-9]")
@@ -53,6 +53,10 @@ class ImportProblem(enum.StrEnum):
     NO_CARD_COLUMN = "no_card_column"
     BAD_CARD = "bad_card"
     DUPLICATE_CARD = "duplicate_card"
+    BAD_DEBT = "bad_debt"
+    NEGATIVE_DEBT = "negative_debt"
+    # A platform's list of activated codes (kiosk.domain.activations).
+    NONE_OF_LIBRARY = "none_of_library"
 
 
 class ImportRefused(Refused):
@@ -78,7 +82,7 @@ def _is_code_header(cell: Cell) -> bool:
     return text in CODE_HEADERS or text.startswith(("kod ", "code ", "kody "))
 
 
-def _looks_like_code(text: str) -> bool:
+def looks_like_code(text: str) -> bool:
     return bool(CODE_SHAPE.fullmatch(text))
 
 
@@ -130,7 +134,7 @@ def _guess_code_column(rows: list[list[Cell]]) -> tuple[int, int]:
 
 def _plausible_code(text: str) -> bool:
     # Without a header we also want a digit: a column of words is not codes.
-    return _looks_like_code(text) and any(ch.isdigit() for ch in text)
+    return looks_like_code(text) and any(ch.isdigit() for ch in text)
 
 
 def _window_columns(header_row: list[Cell]) -> tuple[int | None, int | None]:
@@ -169,27 +173,47 @@ def date_in(row: list[Cell], column: int | None, row_number: int, any_year: bool
         raise ImportRefused(ImportProblem.BAD_DATE, row=row_number, value=str(row[column]))
 
 
-def parse_pool_file(data: bytes) -> ParsedPool:
-    """The codes of a panel export, with the validity window where the file has one.
-
-    Refuses (ImportRefused) anything it cannot read unambiguously."""
+def read_spreadsheet(data: bytes) -> Table:
+    """The file's first sheet; refuses (ImportRefused) a file that is not one, or holds no value."""
     try:
         table = read_table(data)
     except SpreadsheetError as exc:
         raise refused_file(exc) from exc
-    rows = table.rows
-    if not any(str(cell).strip() for row in rows for cell in row if cell is not None):
+    if not any(str(cell).strip() for row in table.rows for cell in row if cell is not None):
         raise ImportRefused(ImportProblem.EMPTY)
+    return table
+
+
+@dataclass(frozen=True)
+class CodeColumn:
+    """Where a file's codes are: found by a header, or else by the shape of the values."""
+
+    column: int
+    start: int  # index of the first row after the header (or of the first code)
+    header_row: int | None  # index of the header's row, when there is one
+    name: str  # for people: "Kod (A)", or the letter alone
+
+
+def find_code_column(rows: list[list[Cell]]) -> CodeColumn:
+    """The code column of a panel's file; raises ImportRefused when there is none, or two."""
     header = _find_code_header(rows)
     if header is not None:
         header_row, column = header
-        start = header_row + 1
-        from_col, until_col = _window_columns(rows[header_row])
-        column_name = f"{cell_text(rows[header_row][column])} ({_column_letter(column)})"
-    else:
-        start, column = _guess_code_column(rows)
-        from_col = until_col = None
-        column_name = _column_letter(column)
+        return CodeColumn(column, header_row + 1, header_row,
+                          f"{cell_text(rows[header_row][column])} ({_column_letter(column)})")
+    start, column = _guess_code_column(rows)
+    return CodeColumn(column, start, None, _column_letter(column))
+
+
+def parse_pool_file(data: bytes) -> ParsedPool:
+    """The codes of a panel export, with the validity window where the file has one.
+
+    Refuses (ImportRefused) anything it cannot read unambiguously."""
+    table = read_spreadsheet(data)
+    rows = table.rows
+    found = find_code_column(rows)
+    start, column, column_name = found.start, found.column, found.name
+    from_col, until_col = _window_columns(rows[found.header_row]) if found.header_row is not None else (None, None)
 
     codes: list[str] = []
     numbers: list[int] = []
@@ -201,7 +225,7 @@ def parse_pool_file(data: bytes) -> ParsedPool:
         text = text_at(row, column, number)
         if not text:
             continue
-        if not _looks_like_code(text):
+        if not looks_like_code(text):
             raise ImportRefused(ImportProblem.BAD_CODE, row=number, value=text[:80])
         if text in first_seen:
             raise ImportRefused(

@@ -2,21 +2,30 @@
 
 An export is a snapshot: an import replaces the library's whole registry, all or
 nothing. Card numbers are stored only as reader keys. The file is read
-(prepare_cards) before the transaction that stores it (import_cards) opens."""
+(prepare_cards) before the transaction that stores it (import_cards) opens.
+
+Besides the card, its expiry and its block, an export may give reader facts for
+the library's rules: the birth date, the last loan's date and the debt. The
+library remembers which of them its last import gave (Library.register_facts), so
+a rule can tell "no debt" from "the register says nothing of debts"."""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
 from kiosk.domain.cards import check_format
+from kiosk.domain.eligibility import Fact
 from kiosk.domain.events import EventKind, record_event
-from kiosk.domain.pool_files import ImportProblem, ImportRefused, date_in, refused_file, text_at
+from kiosk.domain.pool_files import ImportProblem, ImportRefused, date_in, formula_at, refused_file, text_at
 from kiosk.domain.readers import normalise_card, reader_key
-from kiosk.domain.spreadsheets import SpreadsheetError, cell_text, header_text, read_table
+from kiosk.domain.spreadsheets import Cell, SpreadsheetError, cell_text, header_text, read_table
 from kiosk.storage.models import CardRecord, Library
 
 CARD_HEADERS = {"karta", "numer karty", "nr karty", "karta czytelnika", "card", "card number",
@@ -25,6 +34,23 @@ EXPIRY_HEADERS = {"wazna do", "wazny do", "data waznosci", "waznosc", "expires",
                   "valid until"}
 BLOCKED_HEADERS = {"zablokowana", "blokada", "zablokowany", "blocked"}
 TRUE_WORDS = {"1", "tak", "t", "x", "yes", "y", "true", "prawda"}
+# The reader facts, in the order Library.register_facts names them.
+# The facts the rules read (kiosk.domain.eligibility.Fact) that a register can give.
+FACTS = (Fact.BIRTH_DATE.value, Fact.LAST_LOAN.value, Fact.DEBT.value)
+# Written as people write them and folded as header_text folds a header ("ł" goes:
+# "Zadłużenie" is "zaduzenie").
+FACT_HEADERS = {fact: {header_text(name) for name in names} for fact, names in {
+    "birth_date": ("Data urodzenia", "Data ur.", "Urodzony", "Urodzona", "Urodzony(a)", "birth_date",
+                   "Birth date", "Date of birth", "Birthdate"),
+    "last_loan": ("Ostatnie wypożyczenie", "Data ostatniego wypożyczenia", "Ostatnie wypożyczenie (data)",
+                  "last_loan", "Last loan", "Last loan date", "Last checkout"),
+    # Not "Saldo" or "Balance": a balance may be negative for a debt, positive for a credit.
+    "debt": ("Zadłużenie", "Zadłużenie (zł)", "Zadłużenie zł", "Zadłużenie w zł", "Dług", "Należności",
+             "Należność", "debt", "Debt (PLN)", "Fines", "Amount owed"),
+}.items()}
+# Złoty, with at most two places after a comma or a dot: "12,50", "12.5", "0".
+AMOUNT = re.compile(r"(\d{1,9})(?:[.,](\d{1,2}))?")
+MAX_DEBT_GROSZE = 100_000_000  # a million złoty: more is a wrong column (and past what the database holds)
 
 
 @dataclass(frozen=True)
@@ -33,6 +59,7 @@ class CardImportReport:
     count: int
     blocked: int
     with_expiry: int
+    facts: tuple[str, ...] = ()  # the reader facts the file gave, of FACTS
 
 
 def _is_yes(cell) -> bool:
@@ -42,20 +69,54 @@ def _is_yes(cell) -> bool:
     return header_text(cell_text(cell)) in TRUE_WORDS
 
 
-def _columns(header: list) -> tuple[int | None, int | None, int | None]:
+def _columns(header: list) -> dict[str, int]:
+    """Column index by name: card, expiry, blocked and the facts the header has."""
     found: dict[str, int] = {}
     for index, cell in enumerate(header):
         text = header_text(cell)
         for name, names in (("card", CARD_HEADERS), ("expiry", EXPIRY_HEADERS),
-                            ("blocked", BLOCKED_HEADERS)):
+                            ("blocked", BLOCKED_HEADERS), *FACT_HEADERS.items()):
             if text in names:
                 found.setdefault(name, index)
-    return found.get("card"), found.get("expiry"), found.get("blocked")
+    return found
+
+
+def debt_in(row: list[Cell], column: int | None, row_number: int) -> int | None:
+    """A debt in złoty as grosze: None without a debt column, 0 for a blank cell.
+    A negative amount or anything but an amount is refused with its row."""
+    formula_at(row, column, row_number)
+    if column is None:
+        return None
+    cell = row[column] if column < len(row) else None
+    if cell is None or cell == "":
+        return 0
+    shown = str(cell).strip()[:40]
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        # A number cell of XLSX or XLS: a float, rounded to the grosz (0.1 + 0.2 is 0.30000000000000004).
+        if not math.isfinite(cell) or abs(cell) * 100 > MAX_DEBT_GROSZE:
+            raise ImportRefused(ImportProblem.BAD_DEBT, row=row_number, value=shown)
+        amount = Decimal(str(cell)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        negative, grosze = amount < 0, int(abs(amount) * 100)
+    elif isinstance(cell, str):
+        text = "".join(cell.lower().split()).removesuffix("zł").removesuffix("zl").removesuffix("pln")
+        negative = text.startswith(("-", "\u2212"))
+        match = AMOUNT.fullmatch(text.lstrip("-\u2212") if negative else text)
+        if match is None:
+            raise ImportRefused(ImportProblem.BAD_DEBT, row=row_number, value=shown)
+        grosze = int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+    else:  # a date, a yes/no
+        raise ImportRefused(ImportProblem.BAD_DEBT, row=row_number, value=shown)
+    if negative and grosze:
+        raise ImportRefused(ImportProblem.NEGATIVE_DEBT, row=row_number, value=shown)
+    if grosze > MAX_DEBT_GROSZE:
+        raise ImportRefused(ImportProblem.BAD_DEBT, row=row_number, value=shown)
+    return grosze
 
 
 @dataclass(frozen=True)
 class PreparedCards:
-    records: list[dict]  # reader_key, expires_on, blocked
+    records: list[dict]  # reader_key, expires_on, blocked, birth_date, last_loan, debt_grosze
+    facts: tuple[str, ...] = ()  # the reader facts the file has columns for, of FACTS
 
     @property
     def blocked(self) -> int:
@@ -74,7 +135,9 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
         raise refused_file(exc) from exc
     if not rows:
         raise ImportRefused(ImportProblem.EMPTY)
-    card_col, expiry_col, blocked_col = _columns(rows[0])
+    columns = _columns(rows[0])
+    card_col, expiry_col, blocked_col = columns.get("card"), columns.get("expiry"), columns.get("blocked")
+    birth_col, loan_col, debt_col = (columns.get(fact) for fact in FACTS)
     start = 1
     if card_col is None:
         if any(header_text(cell) for cell in rows[0][1:]):
@@ -97,10 +160,16 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
         # Expiry dates may be long past or "never" (9999-12-31): only compared with today.
         expires: date | None = date_in(row, expiry_col, number, any_year=True)
         blocked = blocked_col is not None and blocked_col < len(row) and _is_yes(row[blocked_col])
-        records[card] = {"reader_key": reader_key(pepper, card), "expires_on": expires, "blocked": blocked}
+        records[card] = {
+            "reader_key": reader_key(pepper, card), "expires_on": expires, "blocked": blocked,
+            # Birth dates are long past; a blank last loan is a reader who never borrowed.
+            "birth_date": date_in(row, birth_col, number, any_year=True),
+            "last_loan": date_in(row, loan_col, number, any_year=True),
+            "debt_grosze": debt_in(row, debt_col, number),
+        }
     if not records:
         raise ImportRefused(ImportProblem.EMPTY)
-    return PreparedCards(list(records.values()))
+    return PreparedCards(list(records.values()), facts=tuple(fact for fact in FACTS if fact in columns))
 
 
 def import_cards(session: Session, *, library_id: int, prepared: PreparedCards, actor: Actor,
@@ -109,8 +178,10 @@ def import_cards(session: Session, *, library_id: int, prepared: PreparedCards, 
     library = session.get(Library, library_id)
     session.execute(delete(CardRecord).where(CardRecord.library_id == library.id))
     session.execute(insert(CardRecord), [{"library_id": library.id, **record} for record in prepared.records])
+    # What the rules may rely on: only the facts of this import, never an earlier one's.
+    library.register_facts = ",".join(prepared.facts) or None
     report = CardImportReport(library=library.slug, count=len(prepared.records), blocked=prepared.blocked,
-                              with_expiry=prepared.with_expiry)
+                              with_expiry=prepared.with_expiry, facts=prepared.facts)
     record_event(session, kind=EventKind.IMPORT_CARDS, actor=actor, library_id=library.id, now=now,
-                 count=report.count, blocked=report.blocked)
+                 count=report.count, blocked=report.blocked, facts=list(report.facts))
     return report

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from kiosk.domain.accounts import AccountProblem, LoginRefusal
+from kiosk.domain.activations import ActivationReport
 from kiosk.domain.cards import CardRefusal
 from kiosk.domain.clock import format_date, format_moment
 from kiosk.domain.issuing import IssueResult, Outcome
@@ -25,6 +26,7 @@ from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
 from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.eligibility import ineligible_line, rule_label
+from kiosk.wording.names import facts_in_words
 
 Audience = Literal["web", "cli"]
 
@@ -156,6 +158,15 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
                                             row=d.get("row", "…"), value=d.get("value", "")),
         ImportProblem.DUPLICATE_CARD: lambda d: _("Wiersz %(row)s: ta sama karta co w wierszu %(first)s.",
                                                   row=d.get("row", "…"), first=d.get("first_row", "…")),
+        ImportProblem.BAD_DEBT: lambda d: _(
+            "Wiersz %(row)s: „%(value)s” nie jest kwotą zadłużenia w złotych (np. 12,50).",
+            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.NEGATIVE_DEBT: lambda d: _(
+            "Wiersz %(row)s: zadłużenie nie może być ujemne („%(value)s”).",
+            row=d.get("row", "…"), value=d.get("value", "")),
+        ImportProblem.NONE_OF_LIBRARY: lambda d: _(
+            "Żadnego kodu z pliku nie ma w pulach %(platform)s tej biblioteki. Sprawdź, czy to właściwy plik "
+            "i właściwa platforma. Nic nie zapisano.", platform=d.get("platform", "…")),
     },
     IssuanceRefusal: {
         IssuanceRefusal.NOT_FOUND: lambda d: _("Nie ma takiego wydanego kodu w tej bibliotece."),
@@ -281,12 +292,26 @@ def codes_would_import(count: int, start: date, end: date) -> str:
                     start=format_date(start), end=format_date(end))
 
 
-def cards_imported(count: int, blocked: int, with_expiry: int) -> str:
+def cards_imported(count: int, blocked: int, with_expiry: int, facts: tuple[str, ...] = ()) -> str:
+    if facts:
+        read = _("Dane czytelników z pliku: %(facts)s.", facts=facts_in_words(facts))
+    else:
+        read = _("Plik nie podaje daty urodzenia, ostatniego wypożyczenia ani zadłużenia czytelników.")
     return " ".join((
         ngettext("%(num)s karta", "%(num)s kart", count) + ",",
         ngettext("w tym %(num)s zablokowana", "w tym %(num)s zablokowanych", blocked) + ",",
         ngettext("%(num)s z datą ważności.", "%(num)s z datą ważności.", with_expiry),
+        read,
     ))
+
+
+def activations_imported(report: ActivationReport) -> str:
+    said = _("Aktywacje %(platform)s — nowo oznaczone kody: %(marked)s, oznaczone już wcześniej: %(already)s, "
+             "spoza pul tej biblioteki: %(not_found)s.", platform=report.platform_name, marked=report.marked,
+             already=report.already, not_found=report.not_found)
+    if report.skipped:
+        said += " " + _("Bez daty aktywacji (jeszcze nieaktywowane): %(skipped)s.", skipped=report.skipped)
+    return said
 
 
 def describe_issue(result: IssueResult) -> str:

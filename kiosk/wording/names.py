@@ -1,5 +1,6 @@
 """Names of the code's values as people read them: roles, channels, event kinds,
-refusal reasons, card checks, printers, a pool, and a card number a pattern accepts."""
+refusal reasons, reader facts, card checks, printers, a pool, and a card number a pattern
+accepts."""
 from __future__ import annotations
 
 import re
@@ -13,6 +14,7 @@ from kiosk.domain.cards import CHECK_DIGITS, DEFAULT_CARD_PATTERN, check_format
 from kiosk.domain.clock import format_date, month_window
 from kiosk.domain.events import EventKind
 from kiosk.storage.models import CardCheckKind, Channel, Role
+from kiosk.wording.eligibility import FACT_NAMES
 from kiosk.wording.slips import month_name
 
 ROLE_NAMES = {
@@ -116,6 +118,11 @@ def event_name(kind: str) -> str:
 
 def refusal_name(reason: str) -> str:
     return str(REFUSAL_NAMES.get(reason, reason))
+def facts_in_words(facts: str | tuple[str, ...] | None) -> str:
+    """Reader facts, as a tuple or as Library.register_facts keeps them ("birth_date,debt")."""
+    names = facts.split(",") if isinstance(facts, str) else facts or ()
+    # FACT_NAMES is keyed by kiosk.domain.eligibility.Fact, a StrEnum: its text finds it.
+    return ", ".join(str(FACT_NAMES.get(fact, fact)) for fact in names if fact)
 
 
 def card_check_name(kind: str) -> str:

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from helpers import axe_violations, codes, panel_file
+from helpers import axe_violations, codes, panel_file, xlsx_file
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +88,24 @@ def test_desk_and_admin_pages_pass_axe(staff_page, site, tmp_path):
     found["login"] = axe_violations(page)
 
     assert {name: violations for name, violations in found.items() if violations} == {}
+
+
+def test_an_activation_list_uploaded_through_htmx_marks_the_code(staff_page, site, tmp_path):
+    page = staff_page
+    upload = tmp_path / "aktywacje.xlsx"
+    upload.write_bytes(xlsx_file([["Kod", "Data aktywacji"], [site.pool_codes[0], "14.01.2026"],
+                                  [site.pool_codes[1], None]]))
+
+    page.click("text=Administracja")
+    page.click("nav.admin-nav >> text=Aktywacje kodów")
+    page.select_option("#platform", "legimi")
+    page.set_input_files("#file", str(upload))
+    page.evaluate("window.samePage = true")  # gone if the form loaded a new page
+    page.click("text=Oznacz aktywowane kody")
+    page.wait_for_selector("#activation-report")
+
+    assert "nowo oznaczone kody: 1" in page.inner_text("#activation-report")
+    assert "jeszcze nieaktywowane): 1" in page.inner_text("#activation-report")
+    assert "aktywacje.xlsx" in page.inner_text("#activation-imports")
+    assert page.evaluate("window.samePage === true")  # swapped in by htmx
+    assert axe_violations(page) == [] and not page.console_errors

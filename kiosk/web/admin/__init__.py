@@ -1,5 +1,5 @@
-"""The admin panel, one module per area: a library's dashboard, imports, reports
-and event log, kiosks, users, settings, rules and closed days; the consortium's
+"""The admin panel, one module per area: a library's dashboard, imports, activations,
+reports and event log, kiosks, users, settings, rules and closed days; the consortium's
 overview. Every URL names its library and is scoped to the signed-in admin."""
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The areas add their routes to bp.
 from kiosk.web.admin import (  # noqa: E402,F401
-    closed_days, consortium, dashboard, events, imports, kiosks, reports, rules, settings, users)
+    activations, closed_days, consortium, dashboard, events, imports, kiosks, reports, rules, settings, users)

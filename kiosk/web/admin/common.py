@@ -7,13 +7,13 @@ from datetime import date
 from flask import abort, current_app, render_template, request
 
 from kiosk.domain.clock import local_day, month_window, parse_month, utcnow
-from kiosk.wording.names import (card_check_name, check_digit_name, event_name, pattern_example, pool_label,
-                                 printer_name, refusal_name)
+from kiosk.wording.names import (card_check_name, check_digit_name, event_name, facts_in_words, pattern_example,
+                                 pool_label, printer_name, refusal_name)
 
 # Stored values in words, for every admin page.
 IN_WORDS = dict(printer_name=printer_name, card_check_name=card_check_name, check_digit_name=check_digit_name,
-                event_name=event_name, pattern_example=pattern_example, pool_label=pool_label,
-                refusal_name=refusal_name)
+                event_name=event_name, facts_in_words=facts_in_words, pattern_example=pattern_example,
+                pool_label=pool_label, refusal_name=refusal_name)
 
 
 def page(template: str, status: int = 200, **context):

@@ -65,5 +65,6 @@ def cards_upload(slug: str):
                                               now=utcnow()))
     except ImportRefused as refused:
         return _settings_page(library, [describe_refusal(refused)], 400)
-    flash(_("Rejestr kart: %(summary)s", summary=cards_imported(result.count, result.blocked, result.with_expiry)))
+    summary = cards_imported(result.count, result.blocked, result.with_expiry, result.facts)
+    flash(_("Rejestr kart: %(summary)s", summary=summary))
     return redirect(url_for("admin.settings", slug=slug))
