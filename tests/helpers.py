@@ -172,6 +172,47 @@ def issue(app, card: str, at: datetime, library: str = "lib",
                                       actor=TEST, now=at, pepper=app.config["READER_PEPPER"]))
 
 
+def issue_in_parallel(app, shares: list[list], issue_one) -> list:
+    """Many kiosks at once: one thread per share, each with its own engine (its own
+    connection, as separate kiosks have), all starting together; each item of a share
+    is issued in its own unit of work by issue_one(session, item, pepper) -> result.
+    Returns (item, result) pairs in the order they finished."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from kiosk.storage.database import configure_engine
+
+    db.session.commit()  # hold no lock while the workers run
+    url, pepper = app.config["SQLALCHEMY_DATABASE_URI"], app.config["READER_PEPPER"]
+    results: list = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(shares))
+    lock = threading.Lock()
+
+    def work(share: list) -> None:
+        engine = configure_engine(create_engine(url))
+        session = Session(engine)
+        try:
+            start.wait()
+            for item in share:
+                result = run_in_transaction(session, lambda s: issue_one(s, item, pepper))
+                with lock:
+                    results.append((item, result))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            session.close()
+            engine.dispose()
+
+    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not errors, errors
+    return results
+
+
 def new_kiosk(library: Library, printer: str = "browser", name: str = "Hol") -> Enrolment:
     """A new kiosk of the library and its one-time link's token."""
     library_id = library.id

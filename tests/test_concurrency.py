@@ -1,21 +1,16 @@
 """Many kiosks at once: 8+ workers, each with its own connection, issuing to
 distinct and repeated readers against one pool. No code twice, no reader twice."""
 import random
-import threading
 from collections import Counter
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
-from helpers import codes, make_library, make_pool, warsaw
-from kiosk.storage.database import configure_engine
+from helpers import codes, issue_in_parallel, make_library, make_pool, warsaw
 from kiosk.app.extensions import db
-from sqlalchemy.orm import Session
-
 from kiosk.domain.actors import Actor
 from kiosk.domain.issuing import Outcome, issue_code
-from kiosk.storage.database import run_in_transaction
 from kiosk.storage.models import Channel, Code, CodeStatus, Issuance
 
 WORKERS = 8
@@ -24,39 +19,9 @@ JANUARY = (date(2020, 1, 2), date(2020, 1, 31))
 
 def issue_concurrently(app, cards: list[str]) -> list:
     """Each worker has its own engine, so its own connection, as separate kiosks do."""
-    db.session.commit()  # hold no lock while the workers run
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    pepper = app.config["READER_PEPPER"]
-    shares = [cards[i::WORKERS] for i in range(WORKERS)]
-    results: list = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(WORKERS)
-    lock = threading.Lock()
-
-    def work(share: list[str]) -> None:
-        engine = configure_engine(create_engine(url))
-        session = Session(engine)
-        try:
-            start.wait()
-            for card in share:
-                result = run_in_transaction(session, lambda s: issue_code(
-                    s, library_slug="lib", card_number=card, channel=Channel.KIOSK, actor=Actor.system("kiosk"),
-                    now=warsaw(2020, 1, 10, 12), pepper=pepper))
-                with lock:
-                    results.append((card, result))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            session.close()
-            engine.dispose()
-
-    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
+    return issue_in_parallel(app, [cards[i::WORKERS] for i in range(WORKERS)], lambda s, card, pepper: issue_code(
+        s, library_slug="lib", card_number=card, channel=Channel.KIOSK, actor=Actor.system("kiosk"),
+        now=warsaw(2020, 1, 10, 12), pepper=pepper))
 
 
 @pytest.mark.parametrize("pool_size,readers,visits", [(20, 30, 60), (50, 30, 60)])

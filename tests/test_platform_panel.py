@@ -10,7 +10,6 @@ import json
 import re
 from datetime import date
 
-import pytest
 from sqlalchemy import func, select
 
 from helpers import (codes, csv_file, import_file, make_library, make_pool, panel_file, post, signed_in, this_month,

@@ -5,9 +5,9 @@ platforms rule. The verdict comes from the one issuing function every channel us
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpers import (TEST, WARSAW, codes, import_file, make_library, make_pool, panel_file, warsaw, write)
+from helpers import TEST, WARSAW, codes, import_file, make_library, panel_file, warsaw, write
 from kiosk.app.extensions import db
 from kiosk.domain.actors import Actor
 from kiosk.domain.eligibility import Fact, Ineligibility
@@ -15,7 +15,7 @@ from kiosk.domain.issuing import Outcome, issue_code
 from kiosk.domain.readers import reader_key
 from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.domain.working_days import add_closed_day
-from kiosk.storage.models import ActivationImport, CardRecord, Channel, Code, Event, Issuance, Library, Platform
+from kiosk.storage.models import ActivationImport, CardRecord, Channel, Code, Event, Library, Platform
 
 MAY_2027 = (date(2027, 5, 1), date(2027, 5, 31))  # 1 May a Saturday, 3 May a holiday
 

@@ -2,20 +2,17 @@
 the release moment, with a first-timer reserve in force. A returning reader never
 gets a reserved code; no code twice; no reader twice."""
 import random
-import threading
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
-from helpers import TEST, codes, import_file, make_library, panel_file, warsaw, write
+from helpers import TEST, codes, issue_in_parallel, import_file, make_library, panel_file, warsaw, write
 from kiosk.app.extensions import db
 from kiosk.domain.actors import Actor
 from kiosk.domain.eligibility import Ineligibility
 from kiosk.domain.issuing import Outcome, issue_code
 from kiosk.domain.rules import parse_changes, save_rules
-from kiosk.storage.database import configure_engine, run_in_transaction
 from kiosk.storage.models import Channel, Code, CodeStatus, Issuance, Platform
 
 WORKERS = 8
@@ -24,37 +21,12 @@ MAY = (date(2027, 5, 1), date(2027, 5, 31))
 RELEASE = warsaw(2027, 5, 4, 10)  # the first working day of May 2027, at ten
 
 
-def issue_in_parallel(app, cards: list[str], moments: list[datetime]) -> list:
-    db.session.commit()
-    url, pepper = app.config["SQLALCHEMY_DATABASE_URI"], app.config["READER_PEPPER"]
-    shares = [list(zip(cards, moments))[i::WORKERS] for i in range(WORKERS)]
-    results, errors, lock = [], [], threading.Lock()
-    start = threading.Barrier(WORKERS)
-
-    def work(share):
-        engine = configure_engine(create_engine(url))
-        session = Session(engine)
-        try:
-            start.wait()
-            for card, moment in share:
-                result = run_in_transaction(session, lambda s: issue_code(
-                    s, library_slug="lib", card_number=card, channel=Channel.KIOSK,
-                    actor=Actor.system("kiosk"), now=moment, pepper=pepper))
-                with lock:
-                    results.append((card, result))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            session.close()
-            engine.dispose()
-
-    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not errors, errors
-    return results
+def issue_at_moments(app, cards: list[str], moments: list[datetime]) -> list:
+    jobs = list(zip(cards, moments))
+    return [(card, result) for (card, _at), result in issue_in_parallel(
+        app, [jobs[i::WORKERS] for i in range(WORKERS)], lambda s, job, pepper: issue_code(
+            s, library_slug="lib", card_number=job[0], channel=Channel.KIOSK, actor=Actor.system("kiosk"),
+            now=job[1], pepper=pepper))]
 
 
 def test_at_the_release_with_a_reserve_no_returning_reader_gets_a_reserved_code(app):
@@ -79,7 +51,7 @@ def test_at_the_release_with_a_reserve_no_returning_reader_gets_a_reserved_code(
     moments = [RELEASE - timedelta(seconds=1) if i % 9 == 0 else RELEASE + timedelta(seconds=i)
                for i in range(len(cards))]
 
-    results = issue_in_parallel(app, cards, moments)
+    results = issue_at_moments(app, cards, moments)
     db.session.commit()
 
     outcomes = Counter(r.outcome for _, r in results)
@@ -113,34 +85,13 @@ def test_one_reader_at_eight_kiosks_choosing_two_platforms_gets_one_code_a_month
                 platform=empik)
     write(lambda s: save_rules(s, library.id, parse_changes({"platforms_rule": "one_per_month"}), TEST,
                                warsaw(2027, 4, 1, 8)))
-    db.session.commit()
-    url, pepper = app.config["SQLALCHEMY_DATABASE_URI"], app.config["READER_PEPPER"]
-    results, errors, lock = [], [], threading.Lock()
-    start = threading.Barrier(WORKERS)
-
-    def work(slug):
-        engine = configure_engine(create_engine(url))
-        session = Session(engine)
-        try:
-            start.wait()
-            for card in ("12345678", "87654321"):
-                result = run_in_transaction(session, lambda s: issue_code(
-                    s, library_slug="lib", card_number=card, channel=Channel.KIOSK, actor=Actor.system("kiosk"),
-                    now=warsaw(2027, 5, 3, 12), pepper=pepper, platform_slug=slug))
-                with lock:
-                    results.append((card, slug, result))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            session.close()
-            engine.dispose()
-
-    threads = [threading.Thread(target=work, args=("legimi" if i % 2 else "empik-go",)) for i in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not errors, errors
+    # Four kiosks choose Legimi and four Empik Go, for the same two readers.
+    shares = [[(card, "legimi" if i % 2 else "empik-go") for card in ("12345678", "87654321")]
+              for i in range(WORKERS)]
+    finished = issue_in_parallel(app, shares, lambda s, job, pepper: issue_code(
+        s, library_slug="lib", card_number=job[0], channel=Channel.KIOSK, actor=Actor.system("kiosk"),
+        now=warsaw(2027, 5, 3, 12), pepper=pepper, platform_slug=job[1]))
+    results = [(card, slug, result) for (card, slug), result in finished]
     db.session.commit()
 
     rows = db.session.execute(select(Issuance.reader_key, Issuance.platform_id)).all()
