@@ -1,7 +1,10 @@
 """Issuing throughput and latency for N workers on SQLite and PostgreSQL.
 
 Each worker has its own engine (its own connection, as separate kiosks do) and
-issues codes to distinct readers from one pool. Two baselines from the same run:
+issues codes to distinct readers from one pool, first with no rules, then with a
+rule set that takes every lock and query a rule can (the first working day at an
+hour, a first-timer reserve in force, one code a month across platforms, the
+non-activation wait). Two baselines from the same run:
 - no-op: the same loop with a no-op in place of the issuing transaction;
 - bare write: the same loop with the smallest write transaction (one event row).
 
@@ -80,7 +83,7 @@ def run(url: str, workers: int, calls: int, action: str) -> tuple[list[float], f
             for n in range(calls):
                 card = f"{action[:1]}{worker:03d}{n:06d}{uuid.uuid4().hex[:6]}"
                 started = time.perf_counter()
-                if action == "issue":
+                if action in ("issue", "rules"):
                     result = run_in_transaction(session, lambda s: issue_code(
                         s, library_slug="bench", card_number=card, channel=Channel.KIOSK, actor=BENCH, now=NOW,
                         pepper=PEPPER))
@@ -110,6 +113,24 @@ def run(url: str, workers: int, calls: int, action: str) -> tuple[list[float], f
     if errors:
         raise errors[0]
     return latencies, wall
+
+
+RULES = {"release_day": "first_working_day", "release_time": "09:00", "first_timer_reserve": "10",
+         "first_timer_until_day": "20", "platforms_rule": "one_per_month", "non_activation_wait": "1"}
+
+
+def set_rules(url: str, instance: Path) -> None:
+    from kiosk.domain.rules import parse_changes, save_rules
+
+    app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": url,
+                      "READER_PEPPER": PEPPER, "SECRET_KEY": "bench"})
+    with app.app_context():
+        from kiosk.storage.models import Library
+
+        parsed = parse_changes(RULES)
+        library_id = db.session.scalar(select(Library.id).where(Library.slug == "bench"))
+        run_in_transaction(db.session, lambda s: save_rules(s, library_id, parsed, BENCH, NOW))
+        db.engine.dispose()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -146,25 +167,29 @@ def main() -> None:
 
     print(f"calls per worker: {args.calls}; machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
     print()
-    print("| database | workers | issues/s | median ms | p99 ms | bare write median ms | no-op median µs | issue ÷ bare write | issue ÷ no-op |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| database | workers | issues/s | median ms | p99 ms | bare write median ms | no-op median µs "
+          "| issue ÷ bare write | issue ÷ no-op | with rules median ms | rules ÷ no rules |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for kind in kinds:
             for workers in worker_counts:
                 url, drop = fresh_database(kind, base_pg, folder)
                 try:
-                    prepare(url, folder, pool_size=workers * args.calls)
+                    prepare(url, folder, pool_size=2 * workers * args.calls)
                     noop, _ = run(url, workers, args.calls, "noop")
                     bare, _ = run(url, workers, args.calls, "bare")
                     issued, wall = run(url, workers, args.calls, "issue")
+                    set_rules(url, folder)
+                    ruled, _ = run(url, workers, args.calls, "rules")
                 finally:
                     drop()
                 med, p99 = statistics.median(issued), percentile(issued, 0.99)
                 bare_med, noop_med = statistics.median(bare), statistics.median(noop)
                 print(f"| {kind} | {workers} | {len(issued) / wall:,.0f} | {med * 1e3:.2f} | {p99 * 1e3:.2f} "
                       f"| {bare_med * 1e3:.2f} | {noop_med * 1e6:.2f} | {med / bare_med:.1f}× "
-                      f"| {med / noop_med:,.0f}× |", flush=True)
+                      f"| {med / noop_med:,.0f}× | {statistics.median(ruled) * 1e3:.2f} "
+                      f"| {statistics.median(ruled) / med:.2f}× |", flush=True)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,8 @@ def opening(session: Session, library: Library, platform_id: int, rules: Rules, 
     ).all()
     if not rows:
         return Opening(None, None)
-    closed = closed_days(session, library.id, since=today - LONGEST_CLOSURE * 2)
+    closed = (closed_days(session, library.id, since=today - LONGEST_CLOSURE * 2) if rules.counts_working_days
+              else frozenset())
     windows: dict[tuple[date, date], list] = {}
     for pool_id, start, end, count in rows:
         windows.setdefault((start, end), []).append((pool_id, count))

@@ -27,8 +27,9 @@ from kiosk.domain.cards import CardRefusal, check_card
 from kiosk.domain.clock import local_day
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.consortium import service_end as consortium_service_end
-from kiosk.domain.eligibility import (Ineligibility, Ineligible, Window, facts_from_register, is_first_timer,
-                                      lock_window, opening, reader_verdict, reserve_in_force, reserve_verdict)
+from kiosk.domain.eligibility import (Ineligibility, Ineligible, ReaderFacts, Window, facts_from_register,
+                                      is_first_timer, lock_window, opening, reader_verdict, reserve_in_force,
+                                      reserve_verdict)
 from kiosk.domain.readers import reader_key
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, count_print, refusal_for
 from kiosk.domain.rules import rules_for
@@ -171,7 +172,8 @@ def issue_code(
 
     ineligible = reader_verdict(session, rules=rules, library=library, platform=platform, key=key,
                                 window=window, today=today,
-                                facts=facts_from_register(session, library, key))
+                                facts=facts_from_register(session, library, key) if rules.needs_reader_facts
+                                else ReaderFacts())
     if ineligible is not None:
         return _not_eligible(session, ineligible, library, actor, channel, now, base)
     first_timer = is_first_timer(session, library.id, key)

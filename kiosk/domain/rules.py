@@ -61,6 +61,15 @@ class Rules:
     def needs_reader_lock(self) -> bool:
         return self.platforms_rule is not PlatformsRule.INDEPENDENT
 
+    @property
+    def needs_reader_facts(self) -> bool:
+        return any(value is not None for value in (self.min_age, self.active_within_months, self.max_debt_grosze))
+
+    @property
+    def counts_working_days(self) -> bool:
+        return (self.release_day is ReleaseDay.FIRST_WORKING_DAY
+                or self.early_release is EarlyRelease.LAST_WORKING_DAY_BEFORE)
+
 
 class RuleProblem(enum.StrEnum):
     UNKNOWN_RULE = "unknown_rule"
