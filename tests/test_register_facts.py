@@ -63,6 +63,15 @@ def test_an_xlsx_with_polish_headers_gives_every_fact(app):
     assert db.session.get(Library, library.id).register_facts == "birth_date,last_loan,debt"
 
 
+def test_headers_written_without_polish_letters_are_found(app):
+    """Old systems export "Zadluzenie", "Ostatnie wypozyczenie": "ł" and "l" meet."""
+    library = make_library("lib")
+    report = load(app, library, csv_file([["Nr karty", "Data urodzenia", "Ostatnie wypozyczenie", "Zadluzenie"],
+                                          ["10000001", "01.02.1990", "15.01.2026", "1,50"]]))
+    assert report.facts == ("birth_date", "last_loan", "debt")
+    assert facts_of(record(app, "10000001")) == (date(1990, 2, 1), date(2026, 1, 15), 150)
+
+
 def test_a_csv_with_english_headers_and_comma_or_dot_decimals(app):
     library = make_library("lib")
     data = csv_file([

@@ -234,7 +234,10 @@ def header_text(cell: Cell) -> str:
     """A header (or a yes/no cell) folded for matching: lower case, no accents."""
     if isinstance(cell, Formula):
         return ""
-    text = unicodedata.normalize("NFKD", str(cell or "")).encode("ascii", "ignore").decode()
+    # "ł" has no decomposition: without this, "Zadłużenie" would fold to "zaduzenie"
+    # and never meet an export that writes "Zadluzenie".
+    text = str(cell or "").replace("ł", "l").replace("Ł", "L")
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return " ".join(text.lower().replace(":", " ").split())
 
 
