@@ -113,3 +113,16 @@ def test_the_desk_picks_a_platform_and_names_a_missing_fact(app, signed_in_desk)
     refused = post(client, "/desk/lib/issue", {"card": "11223344", "platform": "legimi"}, token_from="/desk/lib/")
     assert "Brak danych do sprawdzenia zasad: zadłużenie." in refused.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Issuance.id))) == 1
+
+
+def test_under_one_code_a_month_a_reader_with_this_months_code_is_not_asked(app, enrolled_kiosk):
+    library = make_library()
+    pool(library, "LEG", this_month())
+    pool(library, "EMP", this_month(), slug="empik-go")
+    rules(library, platforms_rule="one_per_month")
+    client, _ = enrolled_kiosk(library)
+    assert "Twój kod Empik Go" in scan(client, "12345678", platform="empik-go").get_data(as_text=True)
+
+    again = scan(client, "12345678").get_data(as_text=True)
+    assert "Który serwis" not in again and "Masz już kod na ten miesiąc" in again and "Empik Go" in again
+    assert "Który serwis" in scan(client, "87654321").get_data(as_text=True)  # another reader is asked

@@ -268,3 +268,12 @@ def lock_window(session: Session, window: Window) -> None:
     """Issuers of one window queue here while a reserve is in force (PostgreSQL;
     SQLite's write transactions queue anyway)."""
     session.execute(select(Pool.id).where(Pool.id.in_(window.pool_ids)).order_by(Pool.id).with_for_update())
+
+
+def platform_held(session: Session, library_id: int, key: str, today: date) -> str | None:
+    """The platform of the reader's live code for today, if any (the slug)."""
+    return session.scalar(
+        select(Platform.slug).join(Issuance, Issuance.platform_id == Platform.id)
+        .where(Issuance.library_id == library_id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
+               Issuance.window_start <= today, Issuance.window_end >= today)
+        .order_by(Issuance.issued_at.desc()).limit(1))

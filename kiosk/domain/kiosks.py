@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from kiosk.domain.actors import Actor
 from kiosk.domain.cards import check_card
 from kiosk.domain.clock import local_day
+from kiosk.domain.eligibility import platform_held
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.issuing import IssueResult, Outcome, issue_code
 from kiosk.domain.pools import availability
 from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.refusals import Problem
+from kiosk.domain.rules import PlatformsRule, rules_for
 from kiosk.domain.settings import SettingProblem, SettingsRefused
 from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library, Platform
 
@@ -166,10 +168,17 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
     offer = availability(session, library.id, now)
     # A platform picked a moment ago stays picked, even if its last code went since.
     if platform is None or session.scalar(select(Platform.id).where(Platform.slug == platform)) is None:
-        if len(offer.choices) > 1 and check_card(session, library, card, pepper,
-                                                 local_day(now, library.timezone)).accepted:
-            return Scan(choices=offer.choices)
         platform = offer.default_platform
+        today = local_day(now, library.timezone)
+        verdict = check_card(session, library, card, pepper, today) if len(offer.choices) > 1 else None
+        if verdict is not None and verdict.accepted:
+            # Under "one code a month" a reader who has this month's code is not asked
+            # to choose: it can only be that code again.
+            held = (platform_held(session, library.id, reader_key(pepper, verdict.card), today)
+                    if rules_for(session, library.id).platforms_rule is PlatformsRule.ONE_PER_MONTH else None)
+            if held is None:
+                return Scan(choices=offer.choices)
+            platform = held
     result = issue_code(session, library_slug=library.slug, card_number=card, channel=Channel.KIOSK,
                         actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper, platform_slug=platform,
                         show_reprint=reprint_shown(library, scanned))
