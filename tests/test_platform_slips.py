@@ -199,3 +199,21 @@ def test_braces_in_steps_are_text_and_the_url_is_the_current_one(slips):
 
     assert slip.steps == ("Wejdź na https://example.org/{x} {0} {platform} %(url)s %s https://example.org/{x}",)
     assert slip.activation_url == "https://example.org/{x}"
+
+
+def test_a_slip_promises_only_what_its_platform_gives(app, slips):
+    """Legimi: 30 days and two devices; Empik Go: 30 days; IBUK Libra, whose access the
+    platform sets per title: neither."""
+    import_file(make_library("ibuk"), panel_file(["IBUK0000PIN1"]), window=DECEMBER, filename="ibuk.xlsx",
+                now=warsaw(2026, 12, 1, 8), platform=platform("ibuk-libra"))
+    ibuk = write(lambda s: issue_code(s, library_slug="ibuk", card_number="12345678", channel=Channel.DESK,
+                                      actor=TEST, now=warsaw(2026, 12, 14, 10), pepper=app.config["READER_PEPPER"],
+                                      platform_slug="ibuk-libra"))
+    legimi, empik = slips("legimi"), slips("empik-go")
+    ibuk_slip = slip_for_issuance(db.session, ibuk.issuance_id, "pl")
+
+    assert (legimi.access_note, legimi.devices_note) == ("Dostęp: 30 dni od aktywacji.",
+                                                         "Kod działa na dwóch urządzeniach.")
+    assert (empik.access_note, empik.devices_note) == ("Dostęp: 30 dni od aktywacji.", "")
+    assert (ibuk_slip.access_note, ibuk_slip.devices_note) == ("Czas dostępu podaje platforma po aktywacji.", "")
+    assert "30 dni" not in flat_text(render_pdf(ibuk_slip, "pdf80"))

@@ -44,6 +44,17 @@ def platform_steps(platform: Platform, language: str) -> tuple[str, ...] | None:
     return None
 
 
+def platform_promise(platform: Platform, name: str) -> int | None:
+    """What a platform's data says its code gives ("access_days", "devices"); None
+    when it does not say (the slip then promises nothing)."""
+    try:
+        data = json.loads(platform.slip_steps) if platform.slip_steps else None
+    except ValueError:
+        return None
+    value = data.get(name) if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def general_steps(platform: Platform) -> tuple[str, ...]:
     """The seed leaflet's three steps, for a platform without steps of its own."""
     return (
@@ -70,12 +81,17 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
     activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
     issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
     month = issuance.window_start
+    days, devices = platform_promise(platform, "access_days"), platform_promise(platform, "devices")
     with force_locale(language):
-        if service_end:
-            access = gettext("Dostęp: 30 dni od aktywacji, najpóźniej do %(date)s.",
+        if days and service_end:
+            access = gettext("Dostęp: %(days)s dni od aktywacji, najpóźniej do %(date)s.", days=days,
                              date=format_date(service_end))
+        elif days:
+            access = gettext("Dostęp: %(days)s dni od aktywacji.", days=days)
+        elif service_end:
+            access = gettext("Czas dostępu podaje platforma; najpóźniej do %(date)s.", date=format_date(service_end))
         else:
-            access = gettext("Dostęp: 30 dni od aktywacji.")
+            access = gettext("Czas dostępu podaje platforma po aktywacji.")
         return Slip(
             language=language,
             header=library.slip_header or library.name,
@@ -92,7 +108,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
             steps_title=gettext("Jak zacząć:"),
             steps=platform_steps(platform, language) or general_steps(platform),
             access_note=access,
-            devices_note=gettext("Kod działa na dwóch urządzeniach."),
+            devices_note=gettext("Kod działa na dwóch urządzeniach.") if devices == 2 else "",
             help_note=gettext("Kod nie działa? Sprawdź, czy wpisujesz go do %(date)s; jeśli tak — "
                               "zapytaj w bibliotece.", date=format_date(activate_by)),
             issued_line=gettext("Wydano %(when)s · wydruk %(slip)s",

@@ -15,9 +15,13 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-# The slip's steps; "{url}" is the platform's activation address. Legimi's are the
+# The slip's steps; "{url}" is the platform's activation address. "access_days" and
+# "devices" are what the slip may promise (30 days from activation, two devices);
+# a platform without them promises nothing the library has not checked. Legimi's are the
 # general steps' reviewed translations word for word, so its slips read as before.
 LEGIMI_STEPS = {
+    "access_days": 30,
+    "devices": 2,
     "pl": ["Wejdź na {url} i wpisz kod.",
            "Załóż konto: nazwa użytkownika, e-mail (kliknij link aktywacyjny, który przyjdzie e-mailem) "
            "i hasło — albo zaloguj się na swoje konto i wpisz nowy kod.",
@@ -32,6 +36,7 @@ LEGIMI_STEPS = {
            "Завантажте безкоштовний застосунок Legimi: iOS, Android, Windows — телефони, планшети, рідери."],
 }
 EMPIK_GO_STEPS = {
+    "access_days": 30,
     "pl": ["Wejdź na {url} i wpisz kod.",
            "Zaloguj się na konto Empik albo załóż nowe (e-mail i hasło).",
            "Pobierz darmową aplikację Empik Go na telefon lub tablet (iOS, Android) i zaloguj się tym samym kontem."],
