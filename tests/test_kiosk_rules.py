@@ -126,3 +126,14 @@ def test_under_one_code_a_month_a_reader_with_this_months_code_is_not_asked(app,
     again = scan(client, "12345678").get_data(as_text=True)
     assert "Który serwis" not in again and "Masz już kod na ten miesiąc" in again and "Empik Go" in again
     assert "Który serwis" in scan(client, "87654321").get_data(as_text=True)  # another reader is asked
+
+
+def test_when_one_platform_runs_out_the_kiosk_hands_out_the_other(app, enrolled_kiosk):
+    library = make_library()
+    pool(library, "LEG", this_month(), count=1)
+    pool(library, "EMP", this_month(), slug="empik-go")
+    client, _ = enrolled_kiosk(library)
+    scan(client, "11111111", platform="legimi")  # Legimi's last code
+
+    page = scan(client, "22222222").get_data(as_text=True)
+    assert "Który serwis" not in page and "Twój kod Empik Go" in page

@@ -122,6 +122,10 @@ def test_early_release_hands_out_next_month_from_the_last_working_day_before(app
     july = issue_at(app, "R0001", warsaw(2023, 6, 30, 8))
     assert july.outcome is Outcome.ISSUED and july.code.startswith("JUL")
     assert (july.valid_from, july.valid_until) == (date(2023, 7, 1), date(2023, 7, 31))
+    # Handed out early, it may be printed again (or replaced) at the desk the same day.
+    from kiosk.domain.reprints import refusal_for
+    from kiosk.storage.models import Issuance
+    assert refusal_for(db.session.get(Issuance, july.issuance_id), date(2023, 6, 30), None) is None
 
 
 def test_early_release_without_this_months_pool_names_the_release_day(app):
@@ -155,15 +159,16 @@ def test_thirteenth_birthday_on_the_day(app):
     assert issue_at(app, "R0001", warsaw(2027, 5, 10, 0, 1)).outcome is Outcome.ISSUED
 
 
-def test_born_on_29_february_is_older_on_1_march_in_a_common_year(app):
+def test_born_on_29_february_is_older_on_28_february_in_a_common_year(app):
+    """Art. 112 of the Civil Code: a missing day is the month's last day."""
     library = make_library()
-    pool(library, "MAR", (date(2025, 3, 1), date(2025, 3, 31)))
     pool(library, "FEB", (date(2025, 2, 1), date(2025, 2, 28)))
     rules(library, min_age=13)
     facts(app, library, "R0001", birth_date=date(2012, 2, 29))
 
-    refused(issue_at(app, "R0001", warsaw(2025, 2, 28, 12)), Ineligibility.TOO_YOUNG)
-    assert issue_at(app, "R0001", warsaw(2025, 3, 1, 12)).outcome is Outcome.ISSUED
+    young = refused(issue_at(app, "R0001", warsaw(2025, 2, 27, 23, 59)), Ineligibility.TOO_YOUNG)
+    assert young.eligible_from == date(2025, 2, 28)
+    assert issue_at(app, "R0001", warsaw(2025, 2, 28, 0, 1)).outcome is Outcome.ISSUED
 
 
 def test_a_loan_exactly_n_months_ago_counts(app):
@@ -193,6 +198,17 @@ def test_debt_one_grosz_over_the_limit(app):
     refused(issue_at(app, "R0003", warsaw(2027, 5, 10, 12)), Ineligibility.DEBT)
     # A rule never takes back a code handed out: R0001's is shown again.
     assert issue_at(app, "R0001", warsaw(2027, 5, 10, 12)).outcome is Outcome.REPRINT
+
+
+def test_an_absurd_birth_year_in_the_register_is_refused_at_import(app):
+    from helpers import csv_file
+    from kiosk.domain.pool_files import ImportRefused
+    from kiosk.domain.registry import prepare_cards
+
+    with pytest.raises(ImportRefused) as refused_import:
+        prepare_cards(csv_file([["Karta", "Data urodzenia"], ["R0001", "31.12.9999"]]), card_pattern=None,
+                      check_digit=None, pepper=app.config["READER_PEPPER"])
+    assert refused_import.value.details["row"] == 2
 
 
 def test_a_rule_without_its_fact_refuses_with_no_data(app):

@@ -138,10 +138,13 @@ def add_months(day: date, months: int) -> date:
 
 
 def birthday(born: date, age: int) -> date:
-    """The day one turns `age`; born on 29 February, 1 March in a common year."""
+    """The day one turns `age`. Born on 29 February: 28 February in a common year
+    (art. 112 of the Civil Code: the last day of the month when the day is missing)."""
     year = born.year + age
+    if year > date.max.year:
+        return date.max
     if born.month == 2 and born.day == 29 and not calendar.isleap(year):
-        return date(year, 3, 1)
+        return date(year, 2, 28)
     return born.replace(year=year)
 
 

@@ -183,7 +183,9 @@ def availability(session: Session, library_id: int, now: datetime) -> Availabili
     ends = service_end(session)
     left = 0 if ends and today > ends else sum(free for _platform, free in open_now)
     following = min(upcoming) if upcoming else None
-    default = (open_now[0][0].slug if open_now else following[2] if following else "legimi")
+    with_codes = [platform for platform, free in open_now if free > 0]
+    default = (with_codes[0].slug if with_codes else open_now[0][0].slug if open_now
+               else following[2] if following else "legimi")
     return Availability(
         platforms=[platform.name for platform, _free in open_now], left=left,
         next_from=following[0].date() if following else None,

@@ -127,6 +127,14 @@ class PreparedCards:
         return sum(1 for r in self.records if r["expires_on"])
 
 
+def _past_date(row: list, column: int | None, number: int) -> date | None:
+    """A birth date: any past year (not only the sane ones), never in the future."""
+    day = date_in(row, column, number, any_year=True)
+    if day is not None and not date(1900, 1, 1) <= day <= date.today():
+        raise ImportRefused(ImportProblem.BAD_DATE, row=number, value=str(row[column]))
+    return day
+
+
 def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | None, pepper: str) -> PreparedCards:
     """The registry file read and checked; raises ImportRefused."""
     try:
@@ -163,7 +171,7 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
         records[card] = {
             "reader_key": reader_key(pepper, card), "expires_on": expires, "blocked": blocked,
             # Birth dates are long past; a blank last loan is a reader who never borrowed.
-            "birth_date": date_in(row, birth_col, number, any_year=True),
+            "birth_date": _past_date(row, birth_col, number),
             "last_loan": date_in(row, loan_col, number, any_year=True),
             "debt_grosze": debt_in(row, debt_col, number),
         }

@@ -38,7 +38,8 @@ def refusal_for(issuance: Issuance, today: date, ends: date | None) -> IssuanceR
     """The rule: may this issuance be printed again or replaced today?"""
     if issuance.voided_at is not None:
         return IssuanceRefusal.WITHDRAWN
-    if not (issuance.window_start <= today <= issuance.window_end):
+    # Before the window's start only when it was handed out early (an early release).
+    if today > issuance.window_end:
         return IssuanceRefusal.WINDOW_OVER
     if ends and today > ends:
         return IssuanceRefusal.SERVICE_ENDED
