@@ -271,6 +271,18 @@ def test_an_activated_code_keeps_no_one_waiting_and_an_unknown_one_says_no_data(
     refused(issue_at(app, "R0002", warsaw(2027, 2, 4, 12)), Ineligibility.NOT_ACTIVATED)
 
 
+def test_an_early_release_does_not_judge_the_month_that_is_still_running(app):
+    """Jasło: July's codes from 30 June, and a code not activated keeps one waiting:
+    on 30 June June's code may still be activated, so it is not held against anyone."""
+    library = make_library()
+    pool(library, "JUN", (date(2023, 6, 1), date(2023, 6, 30)))
+    pool(library, "JUL", (date(2023, 7, 1), date(2023, 7, 31)))
+    rules(library, early_release="last_working_day_before", non_activation_wait=3)
+    issue_at(app, "R0001", warsaw(2023, 6, 5, 12))
+
+    assert issue_at(app, "R0001", warsaw(2023, 6, 30, 9)).outcome is Outcome.ISSUED
+
+
 # -- the first-timer reserve ---------------------------------------------------------
 
 def test_reserve_edges(app):

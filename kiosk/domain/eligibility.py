@@ -168,7 +168,7 @@ def reader_verdict(session: Session, *, rules: Rules, library: Library, platform
         if (facts.debt_grosze or 0) > rules.max_debt_grosze:
             return Ineligible(Ineligibility.DEBT, limit=rules.max_debt_grosze)
     if rules.non_activation_wait is not None:
-        verdict = _activation_verdict(session, library, key, window, rules.non_activation_wait)
+        verdict = _activation_verdict(session, library, key, window, today, rules.non_activation_wait)
         if verdict is not None:
             return verdict
     if rules.platforms_rule is not PlatformsRule.INDEPENDENT:
@@ -176,7 +176,7 @@ def reader_verdict(session: Session, *, rules: Rules, library: Library, platform
     return None
 
 
-def _activation_verdict(session: Session, library: Library, key: str, window: Window,
+def _activation_verdict(session: Session, library: Library, key: str, window: Window, today: date,
                         months: int) -> Ineligible | None:
     """A code of a finished window that was never activated keeps the reader
     waiting `months` whole months after that window: eligible again on the first
@@ -187,7 +187,9 @@ def _activation_verdict(session: Session, library: Library, key: str, window: Wi
         select(Issuance.platform_id, Issuance.window_end)
         .join(Code, Issuance.code_id == Code.id)
         .where(Issuance.library_id == library.id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               Issuance.window_end < window.start, Issuance.window_end >= horizon,
+               # Finished: a code may still be activated on its window's last day,
+               # so on an early release that window is not judged yet.
+               Issuance.window_end < window.start, Issuance.window_end < today, Issuance.window_end >= horizon,
                Code.activation_marked_at.is_(None))
         .order_by(Issuance.window_end.desc())
     ).all()
