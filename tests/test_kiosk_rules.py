@@ -2,6 +2,7 @@
 picks a platform where two are out, a rule's refusal is one plain sentence with
 what to do next, and the idle screen says when codes come."""
 import calendar
+import re
 from datetime import date
 
 from sqlalchemy import func, select
@@ -32,6 +33,14 @@ def scan(client, card, **extra):
                        headers={"HX-Request": "true"})
 
 
+def pick(client, asked, slug: str):
+    """A touch on a platform of the choice screen `asked` (a response)."""
+    choice = re.search(r'name="choice" value="([^"]+)"', asked.get_data(as_text=True))[1]
+    return client.post("/kiosk/scan", data={"choice": choice, "platform": slug, "lang": "pl",
+                                            "csrf_token": token_of(client, "/kiosk/")},
+                       headers={"HX-Request": "true"})
+
+
 def issued() -> list[tuple[str, str]]:
     db.session.commit()
     return db.session.execute(select(Platform.slug, Issuance.card_hint).join(
@@ -47,10 +56,31 @@ def test_two_platforms_one_touch_picks_one(app, enrolled_kiosk):
     asked = scan(client, "12345678")
     page = asked.get_data(as_text=True)
     assert "Który serwis wybierasz?" in page and "Legimi" in page and "Empik Go" in page
+    assert "12345678" not in page.replace(re.search(r'name="choice" value="([^"]+)"', page)[1], "")
     assert issued() == []
-    slip = scan(client, "12345678", platform="empik-go").get_data(as_text=True)
+    slip = pick(client, asked, "empik-go").get_data(as_text=True)
     assert "Twój kod Empik Go" in slip and "EMP0 0000 1" in slip
     assert issued() == [("empik-go", "5678")]
+
+
+def test_a_choice_left_behind_expires_and_cannot_be_forged(app, enrolled_kiosk, monkeypatch):
+    library = make_library()
+    pool(library, "LEG", this_month())
+    pool(library, "EMP", this_month(), slug="empik-go")
+    client, _ = enrolled_kiosk(library)
+    asked = scan(client, "12345678")
+
+    import kiosk.web.kiosk as kiosk_views
+    monkeypatch.setattr(kiosk_views, "CHOICE_SECONDS", -1)  # the reader walked away
+    assert "Który serwis" not in pick(client, asked, "legimi").get_data(as_text=True)
+    monkeypatch.setattr(kiosk_views, "CHOICE_SECONDS", 20)
+    forged = client.post("/kiosk/scan", data={"choice": "eyJjYXJkIjoiMTIzNDU2NzgifQ.forged", "platform": "legimi",
+                                              "csrf_token": token_of(client, "/kiosk/")}, headers={"HX-Request": "true"})
+    assert forged.status_code == 200 and "screen idle" in forged.get_data(as_text=True)
+    # A card posted beside a platform, not through the choice, is asked again.
+    again = scan(client, "12345678", platform="legimi").get_data(as_text=True)
+    assert "Który serwis" in again
+    assert issued() == []
 
 
 def test_a_refused_card_is_not_asked_for_a_platform(app, enrolled_kiosk):
@@ -121,7 +151,7 @@ def test_under_one_code_a_month_a_reader_with_this_months_code_is_not_asked(app,
     pool(library, "EMP", this_month(), slug="empik-go")
     rules(library, platforms_rule="one_per_month")
     client, _ = enrolled_kiosk(library)
-    assert "Twój kod Empik Go" in scan(client, "12345678", platform="empik-go").get_data(as_text=True)
+    assert "Twój kod Empik Go" in pick(client, scan(client, "12345678"), "empik-go").get_data(as_text=True)
 
     again = scan(client, "12345678").get_data(as_text=True)
     assert "Który serwis" not in again and "Masz już kod na ten miesiąc" in again and "Empik Go" in again
@@ -133,7 +163,7 @@ def test_when_one_platform_runs_out_the_kiosk_hands_out_the_other(app, enrolled_
     pool(library, "LEG", this_month(), count=1)
     pool(library, "EMP", this_month(), slug="empik-go")
     client, _ = enrolled_kiosk(library)
-    scan(client, "11111111", platform="legimi")  # Legimi's last code
+    pick(client, scan(client, "11111111"), "legimi")  # Legimi's last code
 
     page = scan(client, "22222222").get_data(as_text=True)
     assert "Który serwis" not in page and "Twój kod Empik Go" in page

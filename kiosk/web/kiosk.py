@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
@@ -28,6 +28,13 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 
 COOKIE = "kodomat_kiosk"
 COOKIE_YEARS = 10
+# A reader asked which platform has this long to touch one: a walk-away's card must
+# not be issued on by the next person in the queue.
+CHOICE_SECONDS = 20
+
+
+def _choice_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-platform-choice")
 
 
 def _cookie_signer() -> URLSafeSerializer:
@@ -115,7 +122,16 @@ def scan():
     card, now = request.form.get("card", ""), utcnow()
     # kiosk.js says "scan" when the number came as a scanner types it: fast, ending in Enter.
     by_scanner = request.form.get("entry") == "scan"
-    platform = request.form.get("platform") or None
+    platform = None
+    if request.form.get("choice"):
+        # A platform touched: the card comes signed from the choice screen, briefly.
+        try:
+            chosen = _choice_signer().loads(request.form["choice"], max_age=CHOICE_SECONDS)
+            if chosen["kiosk"] != kiosk_id:
+                raise BadSignature("another kiosk's choice")
+        except (BadSignature, KeyError, TypeError):
+            return _idle(kiosk, notice=True)
+        card, by_scanner, platform = chosen["card"], bool(chosen["scan"]), request.form.get("platform") or None
     try:
         scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
                                             scanned=by_scanner, platform=platform))
@@ -126,8 +142,9 @@ def scan():
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
 
     if scanned.choices:
-        return _screen("kiosk/_choose.html", kiosk=kiosk, choices=scanned.choices, card=card,
-                       entry="scan" if by_scanner else "typed")
+        choice = _choice_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id})
+        return _screen("kiosk/_choose.html", kiosk=kiosk, choices=scanned.choices, choice=choice,
+                       idle_seconds=min(CHOICE_SECONDS, kiosk.library.kiosk_idle_seconds))
     result = scanned.result
     if result.outcome is Outcome.REPRINT_WITHHELD:
         return _screen("kiosk/_withheld.html", kiosk=kiosk)
