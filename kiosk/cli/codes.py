@@ -133,12 +133,12 @@ def issue(library_slug, card, platform_slug, as_json, dry_run, at) -> None:
                                 actor=actor, now=now, pepper=pepper(), platform_slug=platform_slug)
     result = run_and_roll_back(db.session, work) if dry_run else write(work)
     if as_json:
-        answer = {**result.as_json(), "message": describe_issue(result)}
-        if dry_run:
-            answer.update(dry_run=True, at=now.isoformat())
+        answer = {**result.as_json(), "message": describe_issue(result, dry_run=dry_run)}
+        if dry_run:  # nothing was handed out: no code to name
+            answer.update(dry_run=True, at=now.isoformat(), code=None)
         click.echo(json.dumps(answer, ensure_ascii=False))
     else:
-        click.echo(("Próba, nic nie zapisano: " if dry_run else "") + describe_issue(result))
+        click.echo(("Próba, nic nie zapisano: " if dry_run else "") + describe_issue(result, dry_run=dry_run))
     if not result.has_code:
         sys.exit(1)
 

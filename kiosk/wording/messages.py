@@ -314,9 +314,14 @@ def activations_imported(report: ActivationReport) -> str:
     return said
 
 
-def describe_issue(result: IssueResult) -> str:
-    """One line for staff (the CLI and the desk's log of a result)."""
+def describe_issue(result: IssueResult, dry_run: bool = False) -> str:
+    """One line for staff (the CLI and the desk's log of a result). A dry run says
+    what the reader would get, and never names a code (none was handed out)."""
     o = Outcome
+    if dry_run and result.outcome is o.ISSUED:
+        return _("Czytelnik dostałby nowy kod (aktywacja do %(date)s).", date=format_date(result.valid_until))
+    if dry_run and result.outcome in (o.REPRINT, o.REPRINT_WITHHELD):
+        return _("Czytelnik ma już kod na ten miesiąc; dostałby go ponownie.")
     if result.outcome is o.CARD_REFUSED:
         return _("Karta odrzucona: %(reason)s", reason=CARD_REFUSALS[result.reason])
     if result.outcome is o.ISSUED:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
@@ -19,7 +20,7 @@ from kiosk.domain.issuing import issue_code
 from kiosk.domain.refusals import Refused
 from kiosk.domain.rules import (OFF, RULE_NAMES, RULES, Rules, in_effect, parse_changes, rule_text, rules_for,
                                 save_rules)
-from kiosk.storage.database import run_and_roll_back
+from kiosk.storage.database import DatabaseBusy, is_busy, run_and_roll_back
 from kiosk.storage.models import Channel, Library, Platform, Pool
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required, staff_actor
 from kiosk.web.admin import bp
@@ -179,10 +180,16 @@ def rules_check(slug: str):
         check["error"] = _("Wybierz platformę z listy.")
         return _render(library, status=400, fragment=CHECK, check=check)
     card, actor, reader_pepper = request.form.get("card", ""), staff_actor(), pepper()
-    result = run_and_roll_back(db.session, lambda s: issue_code(
-        s, library_slug=library_slug, card_number=card, channel=Channel.DESK, actor=actor, now=moment,
-        pepper=reader_pepper, platform_slug=platform_slug))
-    check.update(moment=moment.strftime(MOMENT_INPUT), answer=describe_issue(result),
+    try:
+        result = run_and_roll_back(db.session, lambda s: issue_code(
+            s, library_slug=library_slug, card_number=card, channel=Channel.DESK, actor=actor, now=moment,
+            pepper=reader_pepper, platform_slug=platform_slug))
+    except (DatabaseBusy, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and not is_busy(exc):
+            raise
+        check["error"] = _("Baza danych jest zajęta; spróbuj za chwilę.")
+        return _render(library, status=503, fragment=CHECK, check=check)
+    check.update(moment=moment.strftime(MOMENT_INPUT), answer=describe_issue(result, dry_run=True),
                  when=_("Gdyby ten czytelnik przyszedł %(moment)s po kod %(platform)s, Kodomat odpowiedziałby:",
                         moment=format_moment(moment, zone), platform=platform_name))
     return _render(library, fragment=CHECK, check=check)
