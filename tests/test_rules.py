@@ -338,3 +338,18 @@ def test_every_refusal_is_logged_with_its_reason(app):
     issue_at(app, "R0001", warsaw(2027, 5, 4, 9))
     event = db.session.scalar(select(Event).where(Event.kind == "not_eligible"))
     assert '"reason": "not_yet"' in event.details and '"platform": "legimi"' in event.details
+
+
+def test_this_months_code_is_the_month_its_window_starts_in(app):
+    """IBUK Libra's windows may run from the 15th: its code of 15.06–14.07 is June's,
+    so under "one a month" it stops a June code of Legimi, not a July one."""
+    library = make_library()
+    pool(library, "JUN", (date(2027, 6, 1), date(2027, 6, 30)))
+    pool(library, "JUL", (date(2027, 7, 1), date(2027, 7, 31)))
+    pool(library, "IBUK", (date(2027, 6, 15), date(2027, 7, 14)), slug="ibuk-libra")
+    rules(library, platforms_rule="one_per_month")
+    assert issue_at(app, "R0001", warsaw(2027, 6, 20, 12), slug="ibuk-libra").outcome is Outcome.ISSUED
+
+    assert refused(issue_at(app, "R0001", warsaw(2027, 6, 21, 12)), Ineligibility.OTHER_PLATFORM).platform \\
+        == "ibuk-libra"
+    assert issue_at(app, "R0001", warsaw(2027, 7, 2, 12)).outcome is Outcome.ISSUED

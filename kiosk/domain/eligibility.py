@@ -209,14 +209,14 @@ def _activation_verdict(session: Session, library: Library, key: str, window: Wi
 
 def _platform_verdict(session: Session, rules: Rules, library: Library, platform: Platform, key: str,
                       window: Window, today: date) -> Ineligible | None:
-    """Another platform's code held in this window: refused under "one a month";
-    under "priority" only until the priority day."""
+    """Another platform's code of this month (its window starts in the month this
+    window starts in): refused under "one a month"; under "priority" only until the
+    priority day."""
     other = session.execute(
         select(Platform.slug, Platform.name)
         .join(Issuance, Issuance.platform_id == Platform.id)
         .where(Issuance.library_id == library.id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               Issuance.platform_id != platform.id,
-               Issuance.window_start <= window.end, Issuance.window_end >= window.start)
+               Issuance.platform_id != platform.id, *same_month(window.start))
         .limit(1)).first()
     if other is None:
         return None
@@ -275,10 +275,17 @@ def lock_window(session: Session, window: Window) -> None:
     session.execute(select(Pool.id).where(Pool.id.in_(window.pool_ids)).order_by(Pool.id).with_for_update())
 
 
-def platform_held(session: Session, library_id: int, key: str, today: date) -> str | None:
-    """The platform of the reader's live code for today, if any (the slug)."""
+def same_month(day: date) -> tuple:
+    """Issuances whose window starts in `day`'s calendar month: "this month's code"
+    whatever the shape of a platform's windows."""
+    first = day.replace(day=1)
+    return Issuance.window_start >= first, Issuance.window_start < add_months(first, 1)
+
+
+def platform_held(session: Session, library_id: int, key: str, month: date) -> str | None:
+    """The platform of the reader's live code of that month, if any (the slug)."""
     return session.scalar(
         select(Platform.slug).join(Issuance, Issuance.platform_id == Platform.id)
         .where(Issuance.library_id == library_id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               Issuance.window_start <= today, Issuance.window_end >= today)
+               *same_month(month))
         .order_by(Issuance.issued_at.desc()).limit(1))

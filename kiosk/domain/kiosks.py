@@ -174,7 +174,7 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
         if verdict is not None and verdict.accepted:
             # Under "one code a month" a reader who has this month's code is not asked
             # to choose: it can only be that code again.
-            held = (platform_held(session, library.id, reader_key(pepper, verdict.card), today)
+            held = (platform_held(session, library.id, reader_key(pepper, verdict.card), offer.open_month)
                     if rules_for(session, library.id).platforms_rule is PlatformsRule.ONE_PER_MONTH else None)
             if held is None:
                 return Scan(choices=offer.choices)

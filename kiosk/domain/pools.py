@@ -157,6 +157,7 @@ class Availability:
     next_window_start: date | None = None
     choices: tuple[tuple[str, str], ...] = ()  # (slug, name) with codes free now: the kiosk asks if two
     default_platform: str = "legimi"  # the one to issue from when there is nothing to choose
+    open_month: date | None = None  # the first day of the newest open window
 
     @property
     def codes_out(self) -> bool:
@@ -171,10 +172,11 @@ def availability(session: Session, library_id: int, now: datetime) -> Availabili
     platforms = session.scalars(select(Platform).where(Platform.id.in_(
         select(Pool.platform_id).where(Pool.library_id == library_id, Pool.valid_until >= today)))
         .order_by(Platform.id)).all()
-    open_now, upcoming = [], []
+    open_now, upcoming, starts = [], [], []
     for platform in platforms:
         found = opening(session, library, platform.id, rules, now)
         if found.window is not None:
+            starts.append(found.window.start)
             free = session.scalar(select(func.count(Code.id)).where(
                 Code.pool_id.in_(found.window.pool_ids), Code.status == CodeStatus.AVAILABLE.value))
             open_now.append((platform, free))
@@ -192,7 +194,7 @@ def availability(session: Session, library_id: int, now: datetime) -> Availabili
         next_release=following[0] if following else None,
         next_window_start=following[1] if following else None,
         choices=tuple((platform.slug, platform.name) for platform, free in open_now if free > 0),
-        default_platform=default)
+        default_platform=default, open_month=max(starts).replace(day=1) if starts else None)
 
 
 # -- what is left -------------------------------------------------------------
