@@ -245,7 +245,9 @@ def _take_free_code(session: Session, pool_ids) -> tuple | None:
 def replace_code(session: Session, *, library_id: int, issuance_id: int, reason: str, actor: Actor,
                  now: datetime) -> IssueResult:
     """Withdraw a faulty code and hand the same reader another one of the same
-    window: both happen or neither (IssuanceRefused rolls the unit of work back)."""
+    window: both happen or neither (IssuanceRefused rolls the unit of work back).
+    The library's rules are not asked again: the reader was served, and the code
+    failed. So a replacement may take a code held for first-time readers."""
     reason = (reason or "").strip()[:500]
     if not reason:
         raise IssuanceRefused(IssuanceRefusal.REASON_MISSING)
