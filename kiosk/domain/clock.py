@@ -34,6 +34,13 @@ def month_window(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, last)
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier), the month's last day when it is shorter."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def parse_iso_day(text: str) -> date:
     """A day as a date field sends it (YYYY-MM-DD), within the sane years."""
     return sane(date.fromisoformat(text.strip()))

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from kiosk.domain.clock import local_day
+from kiosk.domain.clock import add_months, local_day
 from kiosk.domain.rules import PlatformsRule, Rules, day_of_window, release_moment
 from kiosk.domain.working_days import LONGEST_CLOSURE, closed_days
 from kiosk.storage.models import (ActivationImport, CardRecord, Code, CodeStatus, Issuance, Library, Platform,
@@ -130,12 +130,6 @@ def opening(session: Session, library: Library, platform_id: int, rules: Rules, 
 
 
 # -- the reader's rules ------------------------------------------------------------------
-
-def add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
 
 def birthday(born: date, age: int) -> date:
     """The day one turns `age`. Born on 29 February: 28 February in a common year

@@ -7,7 +7,6 @@ checked here; a bad value is refused naming the rule. The verdict for a reader i
 kiosk.domain.eligibility's; the moment a pool is handed out from is here."""
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import enum
 import re
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
+from kiosk.domain.clock import month_window
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.refusals import Refused
 from kiosk.domain.working_days import first_working_day_from, last_working_day_before
@@ -237,8 +237,8 @@ def day_of_window(window_start: date, day: int | None) -> date | None:
     """Day `day` of the window's month (the month's last day when it is shorter)."""
     if day is None:
         return None
-    last = calendar.monthrange(window_start.year, window_start.month)[1]
-    return window_start.replace(day=min(day, last))
+    last = month_window(window_start.year, window_start.month)[1]
+    return window_start.replace(day=min(day, last.day))
 
 
 def in_effect(rules: Rules, name: str) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
-from kiosk.domain.clock import format_moment, local_day, sane, utcnow
+from kiosk.domain.clock import format_moment, local_day, parse_moment, utcnow
 from kiosk.domain.eligibility import opening
 from kiosk.domain.issuing import issue_code
 from kiosk.domain.refusals import Refused
@@ -33,7 +33,6 @@ from kiosk.wording.slips import month_name
 
 PAGE = "admin/rules.html"
 FORM, NOW, CHECK = "admin/_rules_form.html", "admin/_rules_now.html", "admin/_rules_check.html"
-MOMENT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 MOMENT_INPUT = "%Y-%m-%dT%H:%M"  # what a datetime-local field shows and sends
 
 
@@ -203,11 +202,7 @@ def _moment(text: str, zone: str) -> datetime:
         return utcnow().astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0)
     if len(text) > 40:
         raise BadMoment(text)
-    for form in MOMENT_FORMATS:
-        try:
-            naive = datetime.strptime(text, form)
-            sane(naive.date())
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=ZoneInfo(zone))
-    raise BadMoment(text)
+    try:
+        return parse_moment(text, zone)
+    except ValueError:
+        raise BadMoment(text) from None
