@@ -232,7 +232,8 @@ class _Connection:
                 return frame
             searched = len(self.buffer)
             if len(self.buffer) > MAX_ANSWER:
-                raise self._garbage(f"no end of message within {MAX_ANSWER} bytes", self.buffer, secrets)
+                raise self._garbage(f"no end of message within {MAX_ANSWER} bytes",
+                                    self.buffer[:RECV_SIZE], secrets)
             chunk = self._recv(deadline)
             if not chunk:
                 if nothing_back_yet and not self.buffer:
@@ -250,8 +251,9 @@ class _Connection:
             return b""  # reset, or TLS ended uncleanly: for us the same as a close
 
     def _closed(self) -> Sip2Unavailable:
+        when = "in the middle of an answer" if self.buffer else "before answering"
         return Sip2Unavailable("closed", f"The SIP2 server at {self.settings.address} closed the "
-                                         "connection before answering")
+                                         f"connection {when}")
 
 
 _local = threading.local()
