@@ -106,14 +106,21 @@ def _secure(sock: socket.socket, settings: Sip2Settings, deadline: float) -> ssl
     try:
         context = ssl.create_default_context(cafile=settings.ca_file)
         tls = context.wrap_socket(sock, server_hostname=settings.host, do_handshake_on_connect=False)
+    except (OSError, ValueError) as error:  # an unreadable CA file, mostly
+        raise Sip2Unavailable("tls", f"TLS for the SIP2 server at {settings.address} cannot be set "
+                                     f"up: {error}") from None
+    try:  # the TLS socket now owns the connection: it is the one to close
         tls.settimeout(_remaining(settings, deadline))
         tls.do_handshake()
         return tls
-    except TimeoutError:
-        raise _timed_out(settings) from None
-    except (OSError, ValueError) as error:
-        raise Sip2Unavailable("tls", f"TLS with the SIP2 server at {settings.address} failed: "
-                                     f"{error}") from None
+    except BaseException as error:
+        tls.close()
+        if isinstance(error, TimeoutError):
+            raise _timed_out(settings) from None
+        if isinstance(error, OSError):
+            raise Sip2Unavailable("tls", f"TLS with the SIP2 server at {settings.address} failed: "
+                                         f"{error}") from None
+        raise
 
 
 class _Connection:
