@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class PatronServer(SIP2Server):
         self.port = 0
         self.connections = 0  # TCP connections accepted
         self.requests: list[str] = []  # command ids received, in order
+        self.cards_asked: list[set[str]] = []  # per connection: the cards asked about on it
 
     async def _handle_connection(self, stream):
         self.connections += 1
@@ -73,6 +75,8 @@ class PatronServer(SIP2Server):
 
     async def _process_frame(self, stream, state, frame):
         self.requests.append(frame[:2].decode("ascii", "replace"))
+        if "cards" not in state.app_state:
+            self.cards_asked.append(state.app_state.setdefault("cards", set()))
         await super()._process_frame(stream, state, frame)
 
     async def _send(self, stream, state, frame):
@@ -97,6 +101,7 @@ def _build(patrons: dict[str, Patron], *, encoding: str, login: tuple[str, str] 
 
     def common(request, ctx, pin):
         patron = patrons.get(request.patron_identifier)
+        ctx.connection.state["cards"].add(request.patron_identifier)
         ctx.connection.state["extensions"] = patron.extensions() if patron else []
         pin_right = patron is not None and patron.pin == pin
         return dict(
@@ -133,8 +138,8 @@ def _build(patrons: dict[str, Patron], *, encoding: str, login: tuple[str, str] 
 def sip2_server(patrons: dict[str, Patron], *, encoding: str = "utf-8",
                 login: tuple[str, str] | None = None, patron_information: bool = True,
                 error_detection: str = "auto", port: int = 0) -> Iterator[PatronServer]:
-    """pysip2 serving `patrons` in a thread; the server object has .port, .connections
-    and .requests. `patron_information=False` leaves out 63, so BX says it is missing."""
+    """pysip2 serving `patrons` in a thread; the server object has .port, .connections,
+    .requests and .cards_asked. `patron_information=False` leaves out 63, so BX says it is missing."""
     app = _build(patrons, encoding=encoding, login=login, patron_information=patron_information,
                  error_detection=error_detection)
     ready = threading.Event()
@@ -337,6 +342,16 @@ def byte_by_byte_server() -> RawPeer:
     return answering_server(trickle=True, crlf=True)
 
 
+def slow_server(delay: float) -> RawPeer:
+    """Answers everything correctly, each answer `delay` seconds after its request."""
+    def script(connection):
+        while (frame := connection.read_frame()) is not None:
+            time.sleep(delay)
+            if not connection.greet(frame):
+                _polite(connection, frame)
+    return RawPeer(script)
+
+
 def eager_server() -> RawPeer:
     """Answers a login with the 94 and, in the same send, the 98 to the status request
     the client is about to make; then ignores that request."""
@@ -356,6 +371,15 @@ def silent_server() -> RawPeer:
         while connection.read_frame() is not None:
             pass
     return RawPeer(script)
+
+
+def stalling_server() -> RawPeer:
+    """Answers correctly, except the second patron request: that one it reads and ignores."""
+    def answer(connection, frame):
+        asked = connection.peer.state["asked"] = connection.peer.state.get("asked", 0) + 1
+        if asked != 2:
+            _polite(connection, frame)
+    return RawPeer(_on_patron_request(answer))
 
 
 def half_answer_server() -> RawPeer:
@@ -432,12 +456,15 @@ def _certificates(folder: Path) -> tuple[Path, Path, Path]:
 
     now = dt.datetime.now(dt.timezone.utc)
 
-    def sign(name, key, issuer, issuer_key, ca):
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def sign(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+        # The extensions Python 3.13's strict verification asks of a CA and of a server.
         usage = x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca, content_commitment=False,
                               key_encipherment=False, data_encipherment=False, key_agreement=False,
                               encipher_only=False, decipher_only=False)
-        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-                   .issuer_name(issuer.subject if issuer else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
                    .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -446,14 +473,14 @@ def _certificates(folder: Path) -> tuple[Path, Path, Path]:
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
                                   critical=False))
         if not ca:
-            builder = (builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                       .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                      critical=False))
+            address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+            builder = (builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
         return builder.sign(issuer_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = sign("Kodomat test CA", ca_key, None, ca_key, ca=True)
-    cert = sign("127.0.0.1", key, ca, ca_key, ca=False)
+    ca = sign("Kodomat test CA", ca_key, "Kodomat test CA", ca_key, ca=True)
+    cert = sign("127.0.0.1", key, "Kodomat test CA", ca_key, ca=False)
     files = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
     files[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -18,8 +18,8 @@ from kiosk.sip2 import (PatronAnswer, Sip2Settings, Sip2Unavailable, close_threa
 from kiosk.sip2 import protocol
 from sip2_peers import (Patron, bad_checksum_server, byte_by_byte_server, eager_server,
                         flood_server, garbage_server, half_answer_server, offline_server,
-                        resend_asking_server, silent_server, sip2_server, stale_answer_server,
-                        tls_server)
+                        resend_asking_server, silent_server, sip2_server, slow_server, stale_answer_server,
+                        stalling_server, tls_server)
 
 ANNA, BLOCKED, POLARIS, UNKNOWN = "29990010000017", "29990010000025", "29990010000033", "29990019999999"
 PIN, WRONG_PIN = "Kq7pin", "Zx9pin"
@@ -42,8 +42,7 @@ def no_secret_is_ever_logged(caplog):
     caplog.set_level(logging.DEBUG)
     yield
     close_thread_connections()
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert not [secret for secret in SECRETS if secret in logged]
+    assert not [secret for secret in SECRETS if secret in caplog.text]
 
 
 def settings(peer, **options) -> Sip2Settings:
@@ -51,9 +50,10 @@ def settings(peer, **options) -> Sip2Settings:
                         **{"timeout": 2.0, **options})
 
 
-def unavailable(kind: str, peer, card: str = ANNA, **options) -> Sip2Unavailable:
+def unavailable(kind: str, peer, **options) -> Sip2Unavailable:
+    """Asks about ANNA with her PIN, expects Sip2Unavailable of `kind` without secrets."""
     with pytest.raises(Sip2Unavailable) as caught:
-        patron_information(settings(peer, **options), card, PIN)
+        patron_information(settings(peer, **options), ANNA, PIN)
     assert caught.value.kind == kind
     assert not [secret for secret in SECRETS if secret in str(caught.value)]
     return caught.value
@@ -150,17 +150,21 @@ def test_a_server_restart_between_questions_is_invisible(caplog):
         assert second.connections == 1 and "closed the idle connection" in caplog.text
 
 
-def test_threads_never_share_a_connection(server):
+def test_threads_never_share_a_connection():
     cards = [f"2999002000{n:04d}" for n in range(8)]
     patrons = {card: Patron(name=f"Czytelnik {n}") for n, card in enumerate(cards)}
     wrong: list[str] = []
     with sip2_server(patrons) as server:
+        together = threading.Barrier(len(cards), timeout=10)
+
         def ask(card):
+            together.wait()  # all ask at once, and all keep their connection until all are done
             try:
                 for _ in range(20):
                     if patron_information(settings(server), card).first("AA") != card:
                         wrong.append(card)
             finally:
+                together.wait()
                 close_thread_connections()
         threads = [threading.Thread(target=ask, args=(card,)) for card in cards]
         for thread in threads:
@@ -168,10 +172,11 @@ def test_threads_never_share_a_connection(server):
         for thread in threads:
             thread.join(20)
         assert wrong == [] and server.connections == 8 and server.requests.count("63") == 160
+        assert sorted(card for seen in server.cards_asked for card in seen) == cards  # one each
 
 
 def test_a_thread_keeps_at_most_eight_connections(server):
-    places = [settings(server, location=f"Filia {n}") for n in range(9)]
+    places = [settings(server, location=f"Filia {n}") for n in range(9)]  # nine cache keys
     for place in places:
         patron_information(place, ANNA)
     assert server.connections == 9
@@ -186,13 +191,26 @@ def test_a_refused_connection_is_connect():
         unavailable("connect", SimpleNamespace(port=bound.getsockname()[1]))
 
 
-def test_a_silent_server_times_out_on_time_and_the_connection_is_dropped():
+def test_a_silent_server_times_out_on_time():
     with silent_server() as peer:
         started = time.monotonic()
         unavailable("timeout", peer, timeout=0.5)
         assert 0.45 <= time.monotonic() - started < 1.0
-        unavailable("timeout", peer, timeout=0.2)
+
+
+def test_a_connection_that_timed_out_is_never_used_again():
+    with stalling_server() as peer:  # ignores the second patron request only
+        assert patron_information(settings(peer, timeout=0.3), ANNA).valid_patron
+        unavailable("timeout", peer, timeout=0.3)
+        assert patron_information(settings(peer, timeout=0.3), ANNA).valid_patron
         assert peer.connections == 2
+
+
+def test_the_timeout_bounds_the_whole_question_not_each_step():
+    with slow_server(delay=0.3) as peer:  # status, then patron request: 0.6 s in all
+        started = time.monotonic()
+        unavailable("timeout", peer, timeout=0.5)
+        assert time.monotonic() - started < 0.6
 
 
 # -- hostile servers --------------------------------------------------------------
@@ -260,10 +278,11 @@ def test_ten_megabytes_without_cr_are_garbage_in_little_memory():
     assert peak < 512 * 1024
 
 
-def test_tls_with_our_ca_works_and_an_unknown_ca_is_tls(tmp_path):
+def test_tls_with_our_ca_works_and_an_unknown_or_missing_ca_is_tls(tmp_path):
     with tls_server(tmp_path) as peer:
         assert patron_information(settings(peer, tls=True, ca_file=peer.ca_file), ANNA).valid_patron
         unavailable("tls", peer, tls=True)
+        unavailable("tls", peer, tls=True, ca_file=str(tmp_path / "no-such-ca.pem"))
 
 
 # -- frames -------------------------------------------------------------------------
