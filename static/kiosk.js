@@ -17,7 +17,8 @@
   var keypadUsed = false;
   var lastActivity = Date.now();
 
-  function card() { return document.getElementById("card"); }
+  // The screen's one field: the PIN where the PIN screen is up, else the card number.
+  function card() { return document.getElementById("pin") || document.getElementById("card"); }
   function screen() { return document.getElementById("screen"); }
 
   function entryKind() {

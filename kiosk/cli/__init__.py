@@ -84,4 +84,4 @@ def main() -> None:
     """Kodomat: kody e-booków dla czytelników bibliotek."""
 
 
-from kiosk.cli import activations, closed_days, codes, rules, setup  # noqa: E402,F401  (their commands join `main`)
+from kiosk.cli import activations, closed_days, codes, rules, setup, sip2  # noqa: E402,F401  (their commands join `main`)

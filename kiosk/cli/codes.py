@@ -105,16 +105,18 @@ def import_cards_command(file: Path, library_slug) -> None:
 @main.command("issue")
 @click.option("--library", "library_slug", required=True)
 @click.option("--card", required=True, help="Numer karty czytelnika.")
+@click.option("--pin", default=None, help="PIN czytelnika, sprawdzany przez system biblioteki (SIP2).")
 @click.option("--platform", "platform_slug", default="legimi", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Wynik jako obiekt JSON.")
 @click.option("--dry-run", is_flag=True, help="Tylko sprawdza, co czytelnik by dostał; niczego nie zapisuje.")
 @click.option("--at", "at", metavar="MOMENT", help="Z --dry-run: chwila sprawdzenia, np. 2027-05-04T09:59.")
 @with_appcontext
-def issue(library_slug, card, platform_slug, as_json, dry_run, at) -> None:
+def issue(library_slug, card, pin, platform_slug, as_json, dry_run, at) -> None:
     """Wydaje czytelnikowi kod na ten miesiąc (albo ten sam, jeśli już go dostał)."""
     from kiosk.app.extensions import db
     from kiosk.domain.clock import parse_moment
     from kiosk.domain.issuing import issue_code
+    from kiosk.domain.library_system import ask_before_issuing
     from kiosk.storage.database import run_and_roll_back
     from kiosk.storage.models import Channel
     from kiosk.wording.messages import describe_issue
@@ -129,8 +131,9 @@ def issue(library_slug, card, platform_slug, as_json, dry_run, at) -> None:
         raise click.BadParameter(f"„{at}” nie jest chwilą (np. 2027-05-04T09:59 albo 04.05.2027 09:59)",
                                  param_hint="--at")
     actor = cli_actor()
+    answer = ask_before_issuing(db.session, library_slug, card, pin=pin, pepper=pepper(), now=now)
     work = lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,  # noqa: E731
-                                actor=actor, now=now, pepper=pepper(), platform_slug=platform_slug)
+                                actor=actor, now=now, pepper=pepper(), platform_slug=platform_slug, answer=answer)
     result = run_and_roll_back(db.session, work) if dry_run else write(work)
     if as_json:
         answer = {**result.as_json(), "message": describe_issue(result, dry_run=dry_run)}

@@ -3,7 +3,7 @@ check digit) and, optionally, the registry of valid cards exported by the ILS.""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
@@ -12,6 +12,7 @@ import re2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.domain.eligibility import ReaderFacts
 from kiosk.storage.models import CardCheckKind, CardRecord, Library
 from kiosk.domain.readers import normalise_card, reader_key
 
@@ -28,6 +29,8 @@ class CardRefusal(enum.StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     BLOCKED = "blocked"
+    WRONG_PIN = "wrong_pin"  # the card or the PIN is not right (never said which: no probing)
+    ILS_UNAVAILABLE = "ils_unavailable"  # the library system did not answer
 
 
 def luhn_ok(number: str) -> bool:
@@ -156,11 +159,35 @@ def check_registry(session: Session, library_id: int, key: str, today: date) -> 
     return None
 
 
-def check_card(session: Session, library: Library, raw_card: str, pepper: str, today: date) -> CardVerdict:
+@dataclass(frozen=True)
+class CardAnswer:
+    """What the library system said of a card over SIP2 (kiosk.domain.library_system),
+    asked before the issuing transaction opens."""
+
+    refusal: CardRefusal | None = None
+    facts: ReaderFacts = ReaderFacts()
+    said: dict = field(default_factory=dict)  # for the admin's check: valid, blocked, expiry, debt, birth date
+    ms: float | None = None
+    pin_checked: bool = False
+    fallback: bool = False  # no answer: the imported card register decides
+
+
+class LibrarySystemNotAsked(RuntimeError):
+    """A channel issued for a SIP2 library without asking the library system first."""
+
+
+def check_card(session: Session, library: Library, raw_card: str, pepper: str, today: date,
+               answer: CardAnswer | None = None) -> CardVerdict:
     """Normalise the card and run the library's checks: format always, then the
-    registry where the library keeps one."""
+    registry where the library keeps one, or the library system's answer."""
     card = normalise_card(raw_card)
     refusal = check_format(card, library.card_pattern, library.card_check_digit)
-    if refusal is None and library.card_check == CardCheckKind.REGISTRY:
+    if refusal is None and library.card_check == CardCheckKind.SIP2:
+        if answer is None:
+            raise LibrarySystemNotAsked(library.slug)
+        refusal = answer.refusal
+        if answer.fallback:
+            refusal = check_registry(session, library.id, reader_key(pepper, card), today)
+    elif refusal is None and library.card_check == CardCheckKind.REGISTRY:
         refusal = check_registry(session, library.id, reader_key(pepper, card), today)
     return CardVerdict(card=card, refusal=refusal)

@@ -38,9 +38,9 @@ class Ineligibility(enum.StrEnum):
 class Fact(enum.StrEnum):
     """What a rule may need to know about a reader, and where it comes from."""
 
-    BIRTH_DATE = "birth_date"  # the card register
+    BIRTH_DATE = "birth_date"  # the card register, or the library system over SIP2 (PB/BC)
     LAST_LOAN = "last_loan"  # the card register
-    DEBT = "debt"  # the card register
+    DEBT = "debt"  # the card register, or the library system over SIP2 (BV)
     ACTIVATIONS = "activations"  # the platform's list of activated codes
 
 
@@ -62,6 +62,13 @@ class ReaderFacts:
     birth_date: date | None = None
     last_loan: date | None = None
     debt_grosze: int | None = None
+
+    def or_else(self, other: ReaderFacts) -> ReaderFacts:
+        """These facts, and the other's for what these do not know: the library
+        system's answer first, the card register for what SIP2 does not carry."""
+        take = {fact: (self if fact in self.known else other) for fact in Fact}
+        return ReaderFacts(known=self.known | other.known, birth_date=take[Fact.BIRTH_DATE].birth_date,
+                           last_loan=take[Fact.LAST_LOAN].last_loan, debt_grosze=take[Fact.DEBT].debt_grosze)
 
 
 _FACT_NAMES = {fact.value for fact in Fact}

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
-from kiosk.domain.cards import CardRefusal, check_card
+from kiosk.domain.cards import CardAnswer, CardRefusal, check_card
 from kiosk.domain.clock import local_day
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.consortium import service_end as consortium_service_end
@@ -122,9 +122,13 @@ def issue_code(
     platform_slug: str = "legimi",
     note: str | None = None,
     show_reprint: bool = True,
+    answer: CardAnswer | None = None,
 ) -> IssueResult:
     """Hand the reader this window's code: a new one, the one they already have,
-    or a refusal that says why (the card, the pool, the library's rules)."""
+    or a refusal that says why (the card, the pool, the library's rules).
+
+    For a library that checks cards over SIP2, `answer` is what its system said,
+    asked before this transaction opened (kiosk.domain.library_system)."""
     library = session.scalar(select(Library).where(Library.slug == library_slug))
     platform = session.scalar(select(Platform).where(Platform.slug == platform_slug))
     if library is None or platform is None:
@@ -133,7 +137,7 @@ def issue_code(
     service_end = consortium_service_end(session)
     base = dict(library=library.slug, platform=platform.slug, service_end=service_end)
 
-    verdict = check_card(session, library, card_number, pepper, today)
+    verdict = check_card(session, library, card_number, pepper, today, answer)
     if not verdict.accepted:
         record_event(session, kind=EventKind.CARD_REFUSED, actor=actor, library_id=library.id,
                      now=now, reason=verdict.refusal, channel=channel)
@@ -172,7 +176,7 @@ def issue_code(
 
     ineligible = reader_verdict(session, rules=rules, library=library, platform=platform, key=key,
                                 window=window, today=today,
-                                facts=facts_from_register(session, library, key) if rules.needs_reader_facts
+                                facts=_reader_facts(session, library, key, answer) if rules.needs_reader_facts
                                 else ReaderFacts())
     if ineligible is not None:
         return _not_eligible(session, ineligible, library, actor, channel, now, base)
@@ -283,6 +287,13 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
                  issuance_id=new.id, replaces_issuance_id=old.id, code_id=code_id)
     return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
                        issuance_id=new.id, issued_at=now, print_count=1)
+
+
+def _reader_facts(session: Session, library: Library, key: str, answer: CardAnswer | None) -> ReaderFacts:
+    """What the library system said, and the card register for what it did not
+    (the last loan, which SIP2 does not carry)."""
+    register = facts_from_register(session, library, key)
+    return register if answer is None or answer.fallback else answer.facts.or_else(register)
 
 
 def _refuse(session: Session, outcome: Outcome, library: Library, actor: Actor,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
-from kiosk.domain.cards import check_card
+from kiosk.domain.cards import CardAnswer, CardRefusal, check_card
 from kiosk.domain.clock import local_day
 from kiosk.domain.eligibility import platform_held
 from kiosk.domain.events import EventKind, record_event
@@ -139,6 +139,7 @@ class Scan:
     result: IssueResult | None = None
     paused_until: datetime | None = None
     choices: tuple[tuple[str, str], ...] = ()  # (slug, name): the reader picks one, then scans again
+    pin_checked: bool = False  # the library system said the PIN is right
 
 
 def reprint_shown(library: Library, scanned: bool) -> bool:
@@ -148,41 +149,66 @@ def reprint_shown(library: Library, scanned: bool) -> bool:
     return scanned or library.card_check != CardCheckKind.FORMAT
 
 
+def _pause_checks(kiosk_id: int, card: str, pepper: str) -> list[tuple[Limit, str]]:
+    subject = str(kiosk_id)
+    # The card's own subject: the kiosk and a hash of the reader key's hash, never the card.
+    card_subject = f"{kiosk_id}:{hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]}"
+    return [(REFUSED_CARDS, subject), (CODES_SHOWN, subject), (SAME_CARD, card_subject)]
+
+
+def paused_until(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> datetime | None:
+    """The pause, read before the library system is asked (a paused kiosk asks
+    nothing of it); scan_card checks it again where it counts."""
+    return first_block(session, _pause_checks(kiosk_id, card, pepper), now)
+
+
+def pause_scan(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> Scan:
+    """A scan at a kiosk found paused beforehand: logged, never issued for (the
+    pause may have ended meanwhile; the reader simply scans again)."""
+    kiosk = session.get(Kiosk, kiosk_id)
+    until = first_block(session, _pause_checks(kiosk_id, card, pepper), now) or now
+    return _paused(session, kiosk, until, now)
+
+
+def _paused(session: Session, kiosk: Kiosk, until: datetime, now: datetime) -> Scan:
+    record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id), library_id=kiosk.library_id,
+                 now=now)
+    return Scan(paused_until=until)
+
+
 def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
-              scanned: bool = False, platform: str | None = None) -> Scan:
+              scanned: bool = False, platform: str | None = None, answer: CardAnswer | None = None) -> Scan:
     """The kiosk's one step (inside a unit of work): the pause checked, the card
     issued for, the attempt counted, all in one transaction. Where two platforms'
-    codes are out and the reader has not picked one, a valid card is asked which."""
+    codes are out and the reader has not picked one, a valid card is asked which.
+    `answer` is the library system's, for a library that checks cards over SIP2."""
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
-    subject = str(kiosk.id)
-    # The card's own subject: the kiosk and a hash of the reader key's hash, never the card.
-    card_subject = f"{kiosk.id}:{hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]}"
-    until = first_block(session, [(REFUSED_CARDS, subject), (CODES_SHOWN, subject), (SAME_CARD, card_subject)],
-                        now)
+    checks = _pause_checks(kiosk.id, card, pepper)
+    (_, subject), _, (_, card_subject) = checks
+    until = first_block(session, checks, now)
     if until is not None:
-        record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id),
-                     library_id=kiosk.library_id, now=now)
-        return Scan(paused_until=until)
+        return _paused(session, kiosk, until, now)
     library = session.get(Library, kiosk.library_id)
     offer = availability(session, library.id, now)
     # A platform picked a moment ago stays picked, even if its last code went since.
     if platform is None or session.scalar(select(Platform.id).where(Platform.slug == platform)) is None:
         platform = offer.default_platform
         today = local_day(now, library.timezone)
-        verdict = check_card(session, library, card, pepper, today) if len(offer.choices) > 1 else None
+        verdict = check_card(session, library, card, pepper, today, answer) if len(offer.choices) > 1 else None
         if verdict is not None and verdict.accepted:
             # Under "one code a month" a reader who has this month's code is not asked
             # to choose: it can only be that code again.
             held = (platform_held(session, library.id, reader_key(pepper, verdict.card), offer.open_month)
                     if rules_for(session, library.id).platforms_rule is PlatformsRule.ONE_PER_MONTH else None)
             if held is None:
-                return Scan(choices=offer.choices)
+                return Scan(choices=offer.choices, pin_checked=bool(answer and answer.pin_checked))
             platform = held
     result = issue_code(session, library_slug=library.slug, card_number=card, channel=Channel.KIOSK,
                         actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper, platform_slug=platform,
-                        show_reprint=reprint_shown(library, scanned))
-    if result.outcome is Outcome.CARD_REFUSED:
+                        show_reprint=reprint_shown(library, scanned), answer=answer)
+    if result.outcome is Outcome.CARD_REFUSED and result.reason is not CardRefusal.ILS_UNAVAILABLE:
+        # A wrong PIN counts like a refused card; a library system that is down does not.
         record_hit(session, REFUSED_CARDS, subject, now)
     elif result.outcome in COUNTED:
         record_hit(session, CODES_SHOWN, subject, now)

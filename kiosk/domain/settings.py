@@ -22,7 +22,8 @@ from kiosk.domain.clock import parse_date
 from kiosk.domain.consortium import consortium, consortium_row
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.refusals import Problem, Refused
-from kiosk.storage.models import CardCheckKind, Library, Platform
+from kiosk.domain.sip2_settings import Sip2Problem
+from kiosk.storage.models import CardCheckKind, Library, Platform, Sip2Setting
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,59}")
 MAX_NAME, MAX_SLIP_HEADER, MAX_PATTERN, MAX_URL = 200, 300, 200, 300
@@ -187,6 +188,9 @@ def save_library_settings(session: Session, library_id: int, settings: LibrarySe
                           now: datetime) -> dict:
     """Applies the settings; logs and returns what changed."""
     library = session.get(Library, library_id)
+    if (settings.card_check == CardCheckKind.SIP2.value and library.card_check != settings.card_check
+            and session.get(Sip2Setting, library_id) is None):
+        raise SettingsRefused(Sip2Problem.NOT_SET_UP)
     before = LibrarySettings.of(library)
     changed = {key: value for key, value in dataclasses.asdict(settings).items()
                if getattr(before, key) != value}

@@ -1,10 +1,9 @@
 """The database: consortium, libraries, platforms, pools of codes, issuances,
 reader registry, staff, kiosks and the event log (DESIGN.md §3).
 
-Invariants the database itself enforces, so no code path can break them:
-a code is unique per platform; a code is issued at most once (one issuance per
-code); a reader has at most one live issuance per library, platform and window.
-"""
+Invariants the database itself enforces, so no code path can break them: a code is
+unique per platform; a code is issued at most once (one issuance per code); a reader
+has at most one live issuance per library, platform and window."""
 from __future__ import annotations
 
 import enum
@@ -81,6 +80,7 @@ class Role(enum.StrEnum):
 class CardCheckKind(enum.StrEnum):
     FORMAT = "format"
     REGISTRY = "registry"
+    SIP2 = "sip2"  # asked live of the library system
 
 
 def _values(enum_cls: type[enum.Enum]) -> str:
@@ -95,8 +95,8 @@ class Consortium(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     service_end: Mapped[date | None] = mapped_column(Date)
-    # An HMAC made with the reader-key pepper: a different pepper (a lost or new
-    # instance folder) would silently make every reader new, so the app refuses it.
+    # An HMAC made with the reader-key pepper: a different pepper (a lost or new instance
+    # folder) would silently make every reader new, so the app refuses it.
     pepper_check: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -181,6 +181,27 @@ class RuleSet(Base):
     first_timer_until_day: Mapped[int | None] = mapped_column(Integer)
     platforms_rule: Mapped[str] = mapped_column(String(30), default="independent", server_default="independent")
     priority_until_day: Mapped[int | None] = mapped_column(Integer)
+
+
+class Sip2Setting(Base):
+    """How a library's system is asked about cards; the password is sealed (kiosk.storage.secrets)."""
+
+    __tablename__ = "sip2_settings"
+
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    tls: Mapped[bool] = mapped_column(default=False, server_default=false())
+    ca_file: Mapped[str | None] = mapped_column(String(500))
+    login_user: Mapped[str | None] = mapped_column(String(100))
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    institution: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    location: Mapped[str | None] = mapped_column(String(100))
+    encoding: Mapped[str] = mapped_column(String(10), default="utf-8", server_default="utf-8")
+    timeout_ms: Mapped[int] = mapped_column(Integer, default=3000, server_default="3000")
+    on_failure: Mapped[str] = mapped_column(String(10), default="refuse", server_default="refuse")
+    require_pin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    __table_args__ = (CheckConstraint("on_failure IN ('refuse', 'registry')", name="on_failure"),)
 
 
 class ClosedDay(Base):

@@ -31,3 +31,33 @@ def read_or_create(path: Path, nbytes: int = 32) -> str:
     if not value:
         raise RuntimeError(f"secret file {path} is empty; restore it from the backup")
     return value
+
+
+# -- a secret the app must send on (the SIP2 login password) -------------------------
+
+def _fernet(pepper: str):
+    import base64
+
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kodomat sip2 password").derive(
+        pepper.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(pepper: str, text: str) -> str:
+    """Encrypted with a key derived from the pepper, which lives in the instance
+    folder and never changes (reader keys depend on it)."""
+    return _fernet(pepper).encrypt(text.encode()).decode()
+
+
+def unseal(pepper: str, sealed: str) -> str | None:
+    """The text; None when the pepper is not the one that sealed it."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet(pepper).decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return None

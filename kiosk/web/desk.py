@@ -9,6 +9,7 @@ from kiosk.app.units import pepper, write
 from kiosk.domain.alerts import library_alerts
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome, UnknownLibrary, issue_code, replace_code
+from kiosk.domain.library_system import ask_before_issuing
 from kiosk.domain.pools import availability
 from kiosk.domain.lookups import issuance_row, issuances_of_card, issuances_of_code
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, printable_issuance, reprint as reprint_issuance
@@ -80,9 +81,11 @@ def issue(slug: str):
     card, actor, library_slug = request.form.get("card", ""), staff_actor(), library.slug
     platform = request.form.get("platform") or availability(db.session, library.id, utcnow()).default_platform
     try:
+        # Staff see the card and the reader: the desk asks the library system, never a PIN.
+        answer = ask_before_issuing(db.session, library_slug, card, pin=None, pepper=pepper(), now=utcnow())
         result = write(lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,
                                             actor=actor, now=utcnow(), pepper=pepper(), note=note or None,
-                                            platform_slug=platform))
+                                            platform_slug=platform, answer=answer))
     except DatabaseBusy:
         return _render("desk/_busy.html", library, status=503)
     except UnknownLibrary:

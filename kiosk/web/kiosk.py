@@ -14,7 +14,9 @@ from kiosk.app.units import pepper, write
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome
 from kiosk.domain.pools import availability
-from kiosk.domain.kiosks import enrolled_kiosk, kiosk_for_link, record_print_failure, redeem_link, scan_card
+from kiosk.domain.kiosks import (enrolled_kiosk, kiosk_for_link, pause_scan, paused_until, record_print_failure,
+                                 redeem_link, scan_card)
+from kiosk.domain.library_system import ask_before_issuing, sip2_check_for
 from kiosk.storage.database import DatabaseBusy, is_busy
 from kiosk.storage.models import Kiosk
 from kiosk.web.fragments import is_fragment_request, render_part
@@ -31,10 +33,25 @@ COOKIE_YEARS = 10
 # A reader asked which platform has this long to touch one: a walk-away's card must
 # not be issued on by the next person in the queue.
 CHOICE_SECONDS = 20
+# A reader asked for the PIN has this long to type it; the card waits signed, as above.
+PIN_SECONDS = 60
 
 
 def _choice_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-platform-choice")
+
+
+def _pin_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-pin")
+
+
+def _signed(signer: URLSafeTimedSerializer, field: str, seconds: int, kiosk_id: int) -> dict | None:
+    """The card a screen carried, if it came back in time to the kiosk that signed it."""
+    try:
+        carried = signer.loads(request.form[field], max_age=seconds)
+        return carried if carried["kiosk"] == kiosk_id else None
+    except (BadSignature, KeyError, TypeError):
+        return None
 
 
 def _cookie_signer() -> URLSafeSerializer:
@@ -122,19 +139,32 @@ def scan():
     card, now = request.form.get("card", ""), utcnow()
     # kiosk.js says "scan" when the number came as a scanner types it: fast, ending in Enter.
     by_scanner = request.form.get("entry") == "scan"
-    platform = None
+    platform, pin, pin_checked = None, None, False
     if request.form.get("choice"):
         # A platform touched: the card comes signed from the choice screen, briefly.
-        try:
-            chosen = _choice_signer().loads(request.form["choice"], max_age=CHOICE_SECONDS)
-            if chosen["kiosk"] != kiosk_id:
-                raise BadSignature("another kiosk's choice")
-        except (BadSignature, KeyError, TypeError):
+        chosen = _signed(_choice_signer(), "choice", CHOICE_SECONDS, kiosk_id)
+        if chosen is None:
             return _idle(kiosk, notice=True)
         card, by_scanner, platform = chosen["card"], bool(chosen["scan"]), request.form.get("platform") or None
+        pin_checked = bool(chosen.get("pin"))
+    elif request.form.get("pin_for"):
+        # The PIN typed: the card comes signed from the PIN screen.
+        asked = _signed(_pin_signer(), "pin_for", PIN_SECONDS, kiosk_id)
+        if asked is None:
+            return _idle(kiosk, notice=True)
+        card, by_scanner, pin = asked["card"], bool(asked["scan"]), request.form.get("pin", "")[:64]
     try:
-        scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
-                                            scanned=by_scanner, platform=platform))
+        if paused_until(db.session, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()) is not None:
+            # A paused kiosk asks nothing of the library system, nor for a PIN.
+            scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
+        elif pin is None and not pin_checked and _pin_required(kiosk):
+            pin_for = _pin_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id})
+            return _screen("kiosk/_pin.html", kiosk=kiosk, pin_for=pin_for, typed=masked(card),
+                           idle_seconds=min(PIN_SECONDS, kiosk.library.kiosk_idle_seconds * 2))
+        else:
+            answer = ask_before_issuing(db.session, kiosk.library.slug, card, pin=pin, pepper=pepper(), now=now)
+            scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
+                                                scanned=by_scanner, platform=platform, answer=answer))
     except DatabaseBusy:
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
     if scanned.paused_until is not None:
@@ -142,7 +172,8 @@ def scan():
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
 
     if scanned.choices:
-        choice = _choice_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id})
+        choice = _choice_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id,
+                                         "pin": pin_checked or scanned.pin_checked})
         return _screen("kiosk/_choose.html", kiosk=kiosk, choices=scanned.choices, choice=choice,
                        idle_seconds=min(CHOICE_SECONDS, kiosk.library.kiosk_idle_seconds))
     result = scanned.result
@@ -164,6 +195,11 @@ def scan():
     return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip, idle_seconds=idle,
                    qr=qr_svg(slip.activation_url), barcode=code128_svg(slip.code), print_failed=bool(error),
                    autoprint=in_browser)
+
+
+def _pin_required(kiosk: Kiosk) -> bool:
+    check = sip2_check_for(db.session, kiosk.library, pepper())
+    return check is not None and check.config.require_pin
 
 
 @bp.errorhandler(DatabaseBusy)

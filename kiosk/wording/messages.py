@@ -24,8 +24,10 @@ from kiosk.domain.refusals import Problem, Refused
 from kiosk.domain.reprints import IssuanceRefusal
 from kiosk.domain.rules import RuleProblem
 from kiosk.domain.settings import SettingProblem
+from kiosk.domain.sip2_settings import Sip2Problem
 from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.eligibility import ineligible_line, rule_label
+from kiosk.wording.library_system import SIP2_SENTENCES
 from kiosk.wording.names import facts_in_words
 
 Audience = Literal["web", "cli"]
@@ -37,6 +39,8 @@ CARD_REFUSALS = {
     CardRefusal.UNKNOWN: _l("Tej karty nie ma w rejestrze czytelników biblioteki."),
     CardRefusal.EXPIRED: _l("Karta straciła ważność. Przedłużysz ją w wypożyczalni."),
     CardRefusal.BLOCKED: _l("Karta jest zablokowana."),
+    CardRefusal.WRONG_PIN: _l("Numer karty albo PIN się nie zgadza. Spróbuj jeszcze raz."),
+    CardRefusal.ILS_UNAVAILABLE: _l("Nie możemy teraz sprawdzić Twojej karty w systemie biblioteki."),
 }
 
 
@@ -230,6 +234,7 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
         LoginRefusal.SLOW_DOWN: lambda d: _(
             "Na to konto ktoś próbuje się zalogować z wielu miejsc. Spróbuj ponownie za kilka sekund."),
     },
+    Sip2Problem: SIP2_SENTENCES,
     ClosedDayProblem: {
         ClosedDayProblem.ALREADY_CLOSED: lambda d: _("Dzień %(day)s jest już dniem zamknięcia.",
                                                      day=_day(d.get("day"))),

@@ -30,6 +30,7 @@ CHANNEL_NAMES = {
 CARD_CHECK_NAMES = {
     CardCheckKind.FORMAT: _l("tylko format numeru"),
     CardCheckKind.REGISTRY: _l("rejestr kart z systemu bibliotecznego"),
+    CardCheckKind.SIP2: _l("na żywo w systemie bibliotecznym (SIP2)"),
 }
 CHECK_DIGIT_NAMES = {
     "luhn": _l("Luhn (mod 10)"),

@@ -17,6 +17,7 @@ from kiosk.app.units import pepper, write
 from kiosk.domain.clock import format_moment, local_day, parse_moment, utcnow
 from kiosk.domain.eligibility import opening
 from kiosk.domain.issuing import issue_code
+from kiosk.domain.library_system import ask_before_issuing
 from kiosk.domain.refusals import Refused
 from kiosk.domain.rules import (OFF, RULE_NAMES, RULES, Rules, in_effect, parse_changes, rule_text, rules_for,
                                 save_rules)
@@ -180,9 +181,10 @@ def rules_check(slug: str):
         return _render(library, status=400, fragment=CHECK, check=check)
     card, actor, reader_pepper = request.form.get("card", ""), staff_actor(), pepper()
     try:
+        answer = ask_before_issuing(db.session, library_slug, card, pin=None, pepper=reader_pepper, now=moment)
         result = run_and_roll_back(db.session, lambda s: issue_code(
             s, library_slug=library_slug, card_number=card, channel=Channel.DESK, actor=actor, now=moment,
-            pepper=reader_pepper, platform_slug=platform_slug))
+            pepper=reader_pepper, platform_slug=platform_slug, answer=answer))
     except (DatabaseBusy, OperationalError) as exc:
         if isinstance(exc, OperationalError) and not is_busy(exc):
             raise

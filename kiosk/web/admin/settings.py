@@ -1,7 +1,7 @@
 """A library's settings, and the upload of its card registry."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from kiosk.app.extensions import db
@@ -15,23 +15,30 @@ from kiosk.domain.settings import (LibrarySettings, SettingsRefused, parse_libra
 from kiosk.storage.models import CardCheckKind, Library
 from kiosk.web.access import ADMIN_ROLES, library_in_scope, login_required, staff_actor
 from kiosk.web.admin import bp
-from kiosk.web.admin.common import page, printer_choices
+from kiosk.domain.sip2_settings import ENCODINGS, current_sip2
+from kiosk.web.admin.common import IN_WORDS, printer_choices
+from kiosk.wording.library_system import ON_FAILURE_NAMES
 from kiosk.wording.messages import cards_imported, describe, describe_refusal
 
 FIELDS = ("name", "slip_header", "card_check", "card_pattern", "check_digit", "low_pool_percent",
           "kiosk_idle_seconds", "desk_printer")
 
 
-def _settings_page(library: Library, errors: list[str] | None = None, status: int = 200):
-    return page("admin/settings.html", library=library, check_digits=sorted(CHECK_DIGITS),
-                card_checks=[k.value for k in CardCheckKind], errors=errors, status=status,
-                printers=printer_choices())
+def settings_context(library: Library) -> dict:
+    """What the settings page needs besides its fragments (kiosk.web.admin.library_system adds one)."""
+    return dict(IN_WORDS, library=library, check_digits=sorted(CHECK_DIGITS),
+                card_checks=[k.value for k in CardCheckKind], printers=printer_choices(),
+                sip2=current_sip2(db.session, library.id), encodings=ENCODINGS, on_failure_names=ON_FAILURE_NAMES)
+
+
+def settings_page(library: Library, errors: list[str] | None = None, status: int = 200):
+    return render_template("admin/settings.html", errors=errors, **settings_context(library)), status
 
 
 @bp.get("/<slug>/settings")
 @login_required(*ADMIN_ROLES)
 def settings(slug: str):
-    return _settings_page(library_in_scope(slug))
+    return settings_page(library_in_scope(slug))
 
 
 @bp.post("/<slug>/settings")
@@ -42,7 +49,7 @@ def settings_save(slug: str):
     try:
         settings = parse_library_settings(values, LibrarySettings.of(library), printer_choices())
     except SettingsRefused as refused:
-        return _settings_page(library, [describe(problem) for problem in refused.problems], 400)
+        return settings_page(library, [describe(problem) for problem in refused.problems], 400)
     library_id, actor = library.id, staff_actor()
     write(lambda s: save_library_settings(s, library_id, settings, actor, utcnow()))
     flash(_("Zapisano ustawienia."))
@@ -64,7 +71,7 @@ def cards_upload(slug: str):
         result = write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=actor,
                                               now=utcnow()))
     except ImportRefused as refused:
-        return _settings_page(library, [describe_refusal(refused)], 400)
+        return settings_page(library, [describe_refusal(refused)], 400)
     summary = cards_imported(result.count, result.blocked, result.with_expiry, result.facts)
     flash(_("Rejestr kart: %(summary)s", summary=summary))
     return redirect(url_for("admin.settings", slug=slug))

@@ -1,0 +1,94 @@
+"""The library system (SIP2) in words: its settings' refusals, the admin's card
+check, and the names of what a library system may say about a card."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from kiosk.domain.library_system import CardCheckReport
+from kiosk.domain.sip2_settings import ENCODINGS, OnFailure, Sip2Problem
+
+SIP2_SENTENCES = {
+    Sip2Problem.HOST: lambda d: _("Podaj adres serwera SIP2 (nazwę albo adres IP, bez „http://”)."),
+    Sip2Problem.PORT: lambda d: _("Port musi być liczbą od %(low)s do %(high)s.", low=d.get("low", 1),
+                                  high=d.get("high", 65535)),
+    Sip2Problem.CA_FILE: lambda d: _("Nie ma pliku certyfikatu CA „%(value)s” na serwerze Kodomatu.",
+                                     value=d.get("value", "")),
+    Sip2Problem.LOGIN: lambda d: _("Użytkownik SIP2: najwyżej %(limit)s znaków, bez znaku „|”.",
+                                   limit=d.get("limit", 100)),
+    Sip2Problem.PASSWORD: lambda d: _("Podaj hasło użytkownika SIP2 (najwyżej %(limit)s znaków, bez znaku „|”).",
+                                      limit=d.get("limit", 100)),
+    Sip2Problem.INSTITUTION: lambda d: _("Identyfikator instytucji: najwyżej %(limit)s znaków, bez znaku „|”.",
+                                         limit=d.get("limit", 100)),
+    Sip2Problem.LOCATION: lambda d: _("Lokalizacja terminala: najwyżej %(limit)s znaków, bez znaku „|”.",
+                                      limit=d.get("limit", 100)),
+    Sip2Problem.ENCODING: lambda d: _("Nieznane kodowanie „%(value)s”. Możliwe: %(choices)s.",
+                                      value=d.get("value", ""), choices=", ".join(ENCODINGS)),
+    Sip2Problem.TIMEOUT: lambda d: _("Czas oczekiwania musi wynosić od %(low)s do %(high)s sekund.",
+                                     low=d.get("low", 0.5), high=d.get("high", 30)),
+    Sip2Problem.ON_FAILURE: lambda d: _("Nieznane zachowanie, gdy system nie odpowiada."),
+    Sip2Problem.NOT_SET_UP: lambda d: _(
+        "Najpierw ustaw połączenie SIP2 (formularz „System biblioteki (SIP2)” poniżej albo kiosk sip2)."),
+}
+
+ON_FAILURE_NAMES = {
+    OnFailure.REFUSE: _l("odmówić i odesłać do wypożyczalni"),
+    OnFailure.REGISTRY: _l("sprawdzić kartę w zaimportowanym rejestrze kart"),
+}
+
+# What a library system's error kind (kiosk.sip2.Sip2Unavailable.kind) means to an admin.
+FAILURE_NAMES = {
+    "connect": _l("serwer nie przyjmuje połączeń (adres, port, zapora?)"),
+    "tls": _l("nie udało się nawiązać połączenia TLS (certyfikat?)"),
+    "timeout": _l("serwer nie odpowiedział na czas"),
+    "closed": _l("serwer zamknął połączenie w trakcie odpowiedzi"),
+    "checksum": _l("odpowiedź miała błędną sumę kontrolną"),
+    "garbage": _l("odpowiedź nie była komunikatem SIP2"),
+    "login_refused": _l("serwer odrzucił logowanie (użytkownik, hasło?)"),
+    "offline": _l("serwer zgłasza, że system biblioteki jest niedostępny"),
+}
+
+
+def _yes_no(value) -> str:
+    return "—" if value is None else (_("tak") if value else _("nie"))
+
+
+def card_check_facts(report: CardCheckReport) -> list[tuple[str, str]]:
+    """The facts an answer gave, as label and value, for the panel and the CLI."""
+    facts = report.facts
+    rows = []
+    if "error" in facts or facts.get("library_system"):
+        kind = facts.get("error") or facts.get("library_system")
+        rows.append((_("System biblioteki"), str(FAILURE_NAMES.get(kind, kind))))
+    if "valid" in facts:
+        rows.append((_("Karta ważna w systemie"), _yes_no(facts["valid"])))
+    if facts.get("pin") is not None:
+        rows.append((_("PIN poprawny"), _yes_no(facts["pin"])))
+    if "blocked" in facts:
+        blocked = _yes_no(facts["blocked"])
+        if facts.get("flags"):
+            blocked += f" ({', '.join(facts['flags'])})"
+        rows.append((_("Zablokowana"), blocked))
+    for key, label in (("expiry", _("Ważna do")), ("birth_date", _("Data urodzenia"))):
+        if key in facts:
+            rows.append((label, _day(facts[key])))
+    if "debt" in facts:
+        rows.append((_("Zadłużenie"), f"{facts['debt'].replace('.', ',')} zł" if facts["debt"] else "—"))
+    return rows
+
+
+def _day(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    year, month, day = iso.split("-")
+    return f"{day}.{month}.{year}"
+
+
+def describe_card_check(report: CardCheckReport) -> str:
+    from kiosk.wording.messages import CARD_REFUSALS
+
+    verdict = (_("Karta przyjęta.") if report.accepted
+               else _("Karta odrzucona: %(reason)s", reason=CARD_REFUSALS[report.reason]))
+    lines = [verdict, _("Sprawdzenie trwało %(ms)s ms.", ms=f"{report.ms:.0f}")]
+    lines += [f"{label}: {value}" for label, value in card_check_facts(report)]
+    return "\n".join(lines)
