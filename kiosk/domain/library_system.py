@@ -64,7 +64,11 @@ def ask_before_issuing(session: Session, library_slug: str, card: str, *, pin: s
     library = session.scalar(select(Library).where(Library.slug == library_slug))
     check = sip2_check_for(session, library, pepper)
     if check is None:
+        sip2_unset = library is not None and library.card_check == CardCheckKind.SIP2.value
         session.rollback()
+        if sip2_unset:  # the settings were removed by hand: refuse, never wave cards through
+            log.error("library %s checks cards over SIP2 but has no SIP2 settings", library_slug)
+            return CardAnswer(refusal=CardRefusal.ILS_UNAVAILABLE)
         return None
     normalised = normalise_card(card)
     refusal = check_format(normalised, library.card_pattern, library.card_check_digit)

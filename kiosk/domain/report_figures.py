@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from kiosk.domain.clock import local_day
 from kiosk.domain.events import EventKind
 from kiosk.domain.pools import PoolSummary, pool_summaries
+from kiosk.domain.cards import CardRefusal
 from kiosk.storage.models import Channel, Code, Event, Issuance, Kiosk, Library, StaffUser
 
 # Why readers were not served: a card refused (by its reason), a library rule that
 # said no (the reason of a not_eligible event), then the other "no"s.
-CARD_REASONS = ("empty", "format", "check_digit", "unknown", "expired", "blocked")
+CARD_REASONS = tuple(reason.value for reason in CardRefusal)
 RULE_REASONS = ("not_yet", "too_young", "inactive", "debt", "not_activated", "reserved", "other_platform",
                 "no_data")
 OTHER_REFUSALS = (EventKind.NO_CODES_LEFT, EventKind.NO_POOL, EventKind.SERVICE_ENDED,

@@ -1,0 +1,71 @@
+"""The PIN at a kiosk in a real Chromium: asked after the card where the library
+checks cards over SIP2, typed on the keypad into a masked field, checked by a real
+SIP2 server (pysip2), and the screen stays clean for axe-core."""
+import pytest
+from sqlalchemy import select
+
+from helpers import TEST, axe_violations, enrol, serve_axe, write
+from kiosk.app.extensions import db
+from kiosk.domain.clock import utcnow
+from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
+from kiosk.storage.models import Library
+from sip2_peers import Patron, sip2_server
+
+pytestmark = pytest.mark.e2e
+
+
+def ready(page) -> None:
+    page.wait_for_function("""() => {
+        const form = document.querySelector('#screen.idle form.scan');
+        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
+    }""")
+
+
+@pytest.fixture
+def pin_library(site):
+    with sip2_server({"12345678": Patron(pin="2468", name="Zażółć Gęślą")}) as server:
+        with site.app.app_context():
+            library_id = db.session.scalar(select(Library.id).where(Library.slug == "e2e"))
+            form = parse_sip2_settings({"host": "127.0.0.1", "port": server.port, "require_pin": True}, None)
+            pepper = site.app.config["READER_PEPPER"]
+            write(lambda s: save_sip2_settings(s, library_id, form, pepper=pepper, actor=TEST, now=utcnow()))
+            db.session.remove()
+        yield site
+
+
+def test_the_pin_is_asked_typed_on_the_keypad_masked_and_checked(browser, pin_library):
+    site = pin_library
+    context = browser.new_context(viewport={"width": 1080, "height": 1500})
+    page = context.new_page()
+    serve_axe(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    enrol(page, site.enrol_link)
+    ready(page)
+
+    page.locator("#card").press_sequentially("12345678", delay=5)
+    page.press("#card", "Enter")
+    page.wait_for_selector("#screen.pin")
+    assert page.inner_text("h1") == "Wpisz PIN"
+    assert page.get_attribute("#pin", "type") == "password"
+    assert page.evaluate("document.activeElement.id") == "pin"
+    assert axe_violations(page) == []
+
+    for key in "1111":
+        page.click(f'#screen.pin [data-key="{key}"]')
+    page.click("#screen.pin button.ok")
+    page.wait_for_selector("#screen.refused")
+    assert "Numer karty albo PIN się nie zgadza." in page.inner_text("#screen")
+
+    page.locator("#card").press_sequentially("12345678", delay=5)
+    page.press("#card", "Enter")
+    page.wait_for_selector("#screen.pin")
+    for key in "2468":
+        page.click(f'#screen.pin [data-key="{key}"]')
+    assert page.input_value("#pin") == "2468"
+    page.click("#screen.pin button.ok")
+    page.wait_for_selector("#screen.result:not(.refused)")
+    assert page.inner_text("#slip-code").replace(" ", "").startswith("E2E")
+    assert "Zażółć" not in page.content() and "2468" not in page.content()
+    assert not errors
+    context.close()
