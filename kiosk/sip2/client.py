@@ -85,14 +85,33 @@ def _timed_out(settings: Sip2Settings) -> Sip2Unavailable:
 
 
 def _connect(settings: Sip2Settings, deadline: float) -> socket.socket:
+    """A connection to the first address that takes one, all of them within the one
+    deadline (socket.create_connection would give each address the whole timeout).
+    The name lookup itself is the resolver's to bound: give an IP address where DNS is slow."""
     try:
-        sock = socket.create_connection((settings.host, settings.port),
-                                        timeout=_remaining(settings, deadline))
-    except TimeoutError:
-        raise _timed_out(settings) from None
+        addresses = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
     except OSError as error:
-        raise Sip2Unavailable("connect", f"Cannot connect to the SIP2 server at {settings.address}: "
+        raise Sip2Unavailable("connect", f"Cannot find the SIP2 server {settings.address}: "
                                          f"{error.strerror or error}") from None
+    failure: OSError | None = None
+    for family, kind, proto, _name, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(_remaining(settings, deadline))
+            sock.connect(address)
+            break
+        except TimeoutError:
+            sock.close()
+            raise _timed_out(settings) from None
+        except OSError as error:
+            sock.close()
+            failure = error
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        raise Sip2Unavailable("connect", f"Cannot connect to the SIP2 server at {settings.address}: "
+                                         f"{getattr(failure, 'strerror', None) or failure}")
     try:
         # One small frame, then wait for its answer: Nagle's delay would only slow us down.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -166,6 +185,11 @@ class _Connection:
 
     def ask_patron(self, card: str, pin: str | None, deadline: float) -> PatronAnswer:
         s = self.settings
+        if self.buffer.strip(b"\n"):
+            # Bytes nobody asked for: an answer to an earlier question, maybe. Out of step,
+            # this connection could hand one reader's answer to the next: start afresh.
+            log.info("SIP2 server at %s sent more than was asked; opening a new connection", s.address)
+            raise _NothingBack()
         request = protocol.patron_information_request if self.use_63 else protocol.patron_status_request
         expected = "64" if self.use_63 else "24"
         body = request(s.institution, card, pin, datetime.now())
@@ -173,7 +197,10 @@ class _Connection:
 
         def parse(payload: bytes) -> PatronAnswer:
             ms = (time.monotonic() - started) * 1000
-            return protocol.parse_patron_answer(payload, expected, s.encoding, ms)
+            answer = protocol.parse_patron_answer(payload, expected, s.encoding, ms)
+            if not protocol.same_card(answer.first("AA"), card):
+                raise protocol.FrameError("the answer is about another card")
+            return answer
 
         return self.exchange(body, deadline, parse, (card, pin))
 

@@ -24,7 +24,6 @@ _FIXED_24 = 14 + 3 + 18
 _FIXED_98 = 6 + 3 + 3 + 18 + 4
 _FIELD_ID = re.compile(rb"[A-Za-z0-9]{2}")
 _TRAILER = re.compile(rb"(?:AY([0-9]))?AZ([0-9A-Fa-f]{4})\Z")
-_SECRET_FIELDS = re.compile(r"(AA|AD|CN|CO)[^|]*")
 
 
 class FrameError(ValueError):
@@ -241,13 +240,33 @@ def parse_acs_status(payload: bytes, encoding: str) -> AcsStatus:
                      supports_patron_information=len(supported) < 8 or supported[7] != "N")
 
 
+def same_card(answered: str | None, asked: str) -> bool:
+    """Whether an answer's AA names the card asked about: servers may change its case or
+    drop leading zeros and spaces, never answer about another card."""
+    if answered is None:
+        return True  # AA is required in 64 and 24; a server that leaves it out names no other card
+    plain = lambda card: card.strip().upper().lstrip("0")  # noqa: E731
+    return plain(answered) == plain(asked)
+
+
 def redacted(frame: bytes, encoding: str, secrets: Iterable[str | None] = ()) -> str:
-    """At most LOG_SNIPPET characters of a frame for a log line, with the values of card
-    (AA), PIN (AD), login user and password (CN, CO), and any of `secrets`, masked."""
+    """At most LOG_SNIPPET characters of a frame for a log line: its command and field
+    identifiers and its shape, no value (a value may be a card, a PIN, a password, a
+    reader's name or e-mail). Letters show as x, digits as 9."""
     text = frame[:_LOG_SCAN].decode(encoding, "replace")
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    text = _SECRET_FIELDS.sub(lambda m: m.group(1) + "***", text)
+    shape, keep = [], 2  # the command's two characters, then each field's identifier
+    for ch in text:
+        if keep:
+            shape.append(ch if ch.isascii() and ch.isalnum() else "?")
+            keep -= 1
+        elif ch == "|":
+            shape.append(ch)
+            keep = 2
+        else:
+            shape.append("9" if ch.isdigit() else "x" if ch.isalpha() else ch if ch in " .,-:/<>*" else "?")
+    text = "".join(shape)
     shown = repr(text[:LOG_SNIPPET])
     return shown + ("…" if len(text) > LOG_SNIPPET else "")

@@ -42,7 +42,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table('sip2_settings')
-    op.execute("UPDATE libraries SET card_check = 'format' WHERE card_check = 'sip2'")
+    # Without SIP2, the imported card register is the nearest check; "format" would let
+    # any well-formed number through.
+    op.execute("UPDATE libraries SET card_check = 'registry' WHERE card_check = 'sip2'")
     with op.batch_alter_table('libraries') as batch_op:
         batch_op.drop_constraint(op.f('ck_libraries_card_check_kind'), type_='check')
         batch_op.create_check_constraint('card_check_kind', "card_check IN ('format', 'registry')")
