@@ -134,6 +134,9 @@ def parse_new_library(*, slug: str, name: str, slip_header: str | None = None,
         card_check_digit=_choice(check_digit or None, {None, *CHECK_DIGITS}, SettingProblem.CHECK_DIGIT,
                                  problems),
     )
+    if library.card_check == CardCheckKind.SIP2.value:
+        # A new library has no SIP2 connection yet; `kiosk sip2` sets one and turns sip2 on.
+        problems.append(Problem(Sip2Problem.NOT_SET_UP, {}))
     _refuse_if(problems)
     return library
 
