@@ -40,6 +40,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python bench/issue.py
 	$(BIN)/python bench/slip.py
 	$(BIN)/python bench/abuse.py
+	$(BIN)/python bench/sip2.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

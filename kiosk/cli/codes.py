@@ -97,7 +97,8 @@ def import_cards_command(file: Path, library_slug) -> None:
         refuse_because(refused, f"Odrzucono {file.name}: ")
     summary = cards_imported(report.count, report.blocked, report.with_expiry, report.facts)
     click.echo(f"Rejestr kart {slug}: {summary}")
-    if check != CardCheckKind.REGISTRY:
+    # Under sip2 the register is used too: for the last loan, and when the library system is silent.
+    if check == CardCheckKind.FORMAT:
         click.echo("Uwaga: ta biblioteka sprawdza tylko format karty; rejestr zadziała po ustawieniu "
                    "sprawdzania „registry”.")
 

@@ -22,7 +22,7 @@ from kiosk.storage.models import CardCheckKind, Platform, Role
 @click.argument("slug")
 @click.option("--name", required=True, help="Pełna nazwa biblioteki.")
 @click.option("--slip-header", help="Tekst na górze wydruku (domyślnie nazwa).")
-@click.option("--card-check", type=click.Choice([CardCheckKind.FORMAT.value, CardCheckKind.REGISTRY.value]), default="format",
+@click.option("--card-check", type=click.Choice([k.value for k in CardCheckKind]), default="format",
               show_default=True, help="format: tylko wzorzec; registry: lista kart z systemu bibliotecznego.")
 @click.option("--card-pattern", help="Wyrażenie regularne numeru karty (po normalizacji).")
 @click.option("--check-digit", type=click.Choice(sorted(CHECK_DIGITS)), help="Cyfra kontrolna karty.")

@@ -37,7 +37,7 @@ def sip2(library_slug, **options) -> None:
     library = library_named(library_slug)
     library_id = library.id
     current = current_sip2(db.session, library_id)
-    # An option left out keeps its value; --login "" turns the login off.
+    # An option left out keeps its value; --login "" is given, and turns the login off.
     values = {key: value for key, value in options.items() if value is not None}
     try:
         form = parse_sip2_settings(values, current)

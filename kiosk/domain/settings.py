@@ -129,13 +129,14 @@ def parse_new_library(*, slug: str, name: str, slip_header: str | None = None,
         name=_text(name, MAX_NAME, SettingProblem.NAME, problems, required=True) or "",
         slip_header=_text(slip_header or "", MAX_SLIP_HEADER, SettingProblem.SLIP_HEADER, problems,
                           required=False),
-        # A new library checks cards over SIP2 once its connection is set (kiosk sip2).
-        card_check=_choice(card_check, {k.value for k in CardCheckKind} - {CardCheckKind.SIP2.value},
-                           SettingProblem.CARD_CHECK, problems),
+        card_check=_choice(card_check, {k.value for k in CardCheckKind}, SettingProblem.CARD_CHECK, problems),
         card_pattern=_card_pattern(card_pattern, problems),
         card_check_digit=_choice(check_digit or None, {None, *CHECK_DIGITS}, SettingProblem.CHECK_DIGIT,
                                  problems),
     )
+    if library.card_check == CardCheckKind.SIP2.value:
+        # A new library has no SIP2 connection yet; `kiosk sip2` sets one and turns sip2 on.
+        problems.append(Problem(Sip2Problem.NOT_SET_UP, {}))
     _refuse_if(problems)
     return library
 

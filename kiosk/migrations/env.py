@@ -9,9 +9,8 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Our own loggers (kiosk.*) stay on: a process that migrates must still log.
+# Interpret the config file for Python logging. Loggers that exist already stay on: by
+# default fileConfig disables them, which silenced kiosk.* in any process that migrated.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 

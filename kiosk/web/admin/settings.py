@@ -51,7 +51,10 @@ def settings_save(slug: str):
     except SettingsRefused as refused:
         return settings_page(library, [describe(problem) for problem in refused.problems], 400)
     library_id, actor = library.id, staff_actor()
-    write(lambda s: save_library_settings(s, library_id, settings, actor, utcnow()))
+    try:
+        write(lambda s: save_library_settings(s, library_id, settings, actor, utcnow()))
+    except SettingsRefused as refused:  # "sip2" chosen before the connection is set
+        return settings_page(library, [describe(problem) for problem in refused.problems], 400)
     flash(_("Zapisano ustawienia."))
     return redirect(url_for("admin.settings", slug=slug))
 
