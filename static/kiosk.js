@@ -35,9 +35,12 @@
   }
 
   // The next reader has started: the previous reader's code leaves the screen at once.
+  // (Not on the PIN screen: what is typed there is this reader's PIN.)
   function clearPreviousReader() {
     var current = screen();
-    if (current && !current.classList.contains("idle")) current.classList.add("next-reader");
+    if (current && !current.classList.contains("idle") && !current.classList.contains("pin")) {
+      current.classList.add("next-reader");
+    }
   }
 
   function keepFocus() {
@@ -52,6 +55,14 @@
     if (event.key === "Enter") {
       var entry = document.getElementById("entry");
       if (entry) entry.value = entryKind();
+      if (input.id === "pin" && input.value !== "" && entryKind() === "scan" && window.htmx) {
+        // A scanner on the PIN screen: the next reader's card, never the previous
+        // reader's PIN. It starts that reader's scan.
+        event.preventDefault();
+        window.htmx.ajax("POST", input.form.getAttribute("action"), { target: "#screen", swap: "outerHTML",
+          values: { card: input.value, entry: "scan", lang: "pl", csrf_token: input.form.elements.csrf_token.value } });
+        return;
+      }
     }
     if (event.target !== input && event.key.length === 1 && event.key !== " ") {
       // A character typed anywhere else (a scanner after a tap on "Gotowe") goes to

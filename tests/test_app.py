@@ -117,3 +117,35 @@ def test_a_different_pepper_is_refused_for_a_database_in_use(tmp_path, sqlite_te
     with pytest.raises(PepperMismatch, match="restore the instance folder"):
         create_app({"INSTANCE_PATH": str(tmp_path / "new-instance"), "SQLALCHEMY_DATABASE_URI": url})
     make_app(url, tmp_path)  # the right pepper still starts
+
+
+def test_migrations_go_down_and_up_again_with_data_in_place(app):
+    """A real install has rows that point at libraries; SQLite rebuilds a table to change
+    its constraints, so a migration must not trip over them (0007 rebuilds libraries)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, select, text
+
+    from helpers import TEST, write
+    from kiosk.domain.clock import utcnow
+    from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
+    from kiosk.storage.models import Code, Event, Library
+
+    library = make_library("lib")
+    make_pool(library, codes("MIG", 3), this_month())
+    form = parse_sip2_settings({"host": "127.0.0.1", "port": 6001}, None)
+    library_id = library.id
+    write(lambda s: save_sip2_settings(s, library_id, form, pepper="test-pepper", actor=TEST, now=utcnow()))
+    db.session.commit()
+    before = [db.session.scalar(select(func.count()).select_from(table)) for table in (Library, Code, Event)]
+    db.session.remove()
+
+    downgrade(revision="0006")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT card_check FROM libraries")).scalar() == "registry"  # never "format"
+    upgrade()
+    db.session.remove()
+
+    assert [db.session.scalar(select(func.count()).select_from(table)) for table in (Library, Code, Event)] == before
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, Base.metadata) == []

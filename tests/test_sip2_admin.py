@@ -203,8 +203,9 @@ def test_changing_other_fields_keeps_the_password_and_an_empty_login_removes_it(
     assert check_card(runner, READER)["accepted"] is True  # still logs in with the saved password
     assert ils.requests[:2] == ["93", "99"]
 
-    renamed = kiosk(runner, "sip2", "--library", "lib", "--login", "kodomat2")
-    assert renamed.exit_code == 0 and sip2_row()["password_sealed"] == sealed  # a new user, the saved password
+    renamed = kiosk(runner, "sip2", "--library", "lib", "--login", "kodomat2")  # a new user: the password again
+    assert renamed.exit_code == 1 and "podaj hasło ponownie" in renamed.output
+    assert sip2_row()["password_sealed"] == sealed and sip2_row()["login_user"] == LOGIN
 
     removed = kiosk(runner, "sip2", "--library", "lib", "--login", "")
 
@@ -221,13 +222,14 @@ def test_changing_other_fields_keeps_the_password_and_an_empty_login_removes_it(
 REFUSED = [
     (["--port", "0"], "Port musi być liczbą od 1 do 65535."),
     (["--port", "70000"], "Port musi być liczbą od 1 do 65535."),
-    (["--timeout", "0"], "Czas oczekiwania musi wynosić od"),
+    (["--timeout", "0"], "Czas oczekiwania musi wynosić od 0,5 do 30 sekund."),
     (["--timeout", "100"], "Czas oczekiwania musi wynosić od"),
     (["--tls", "--ca-file", "/nonexistent/ca.pem"], "Nie ma pliku certyfikatu CA „/nonexistent/ca.pem” na serwerze"),
     (["--login", "ktos"], "Podaj hasło użytkownika SIP2 (najwyżej 100 znaków, bez znaku „|”)."),
     (["--institution", "KODO|MAT"], "Identyfikator instytucji: najwyżej 100 znaków, bez znaku „|”."),
-    # "Łódź" cannot travel in cp850; said with the institution's sentence.
-    (["--institution", "Łódź", "--encoding", "cp850"], "Identyfikator instytucji: najwyżej 100 znaków"),
+    # "Łódź" cannot travel in cp850: the sentence names the field and the encoding.
+    (["--institution", "Łódź", "--encoding", "cp850"], "„Identyfikator instytucji” ma znaki, których kodowanie "
+                                                       "cp850 nie zapisze"),
 ]
 
 
@@ -513,3 +515,23 @@ def test_nothing_the_library_system_says_of_a_reader_is_stored(app, runner, libr
     events = "\n".join(db.session.scalars(select(Event.details)))
     assert READER not in events and FINES not in events
     assert READER not in everything and FINES not in everything
+
+
+def test_a_new_server_or_user_needs_the_password_typed_again(app, runner, library, ils):
+    """The saved password goes only where it was set: moved to another host or port,
+    or given another user, it is asked again, or an admin could read it off a server
+    of their own."""
+    set_up(runner, ils.port)
+    before = stored()
+    with silent_server() as elsewhere:
+        for args in (["--port", str(elsewhere.port)], ["--host", "localhost"], ["--login", "ktos-inny"]):
+            refused = kiosk(runner, "sip2", "--library", "lib", *args)
+            assert refused.exit_code == 1 and "podaj hasło ponownie" in refused.output, (args, refused.output)
+            assert stored() == before, args
+        assert elsewhere.connections == 0
+        moved = kiosk(runner, "sip2", "--library", "lib", "--port", str(elsewhere.port), "--password", "nowe-Haslo-1")
+    assert moved.exit_code == 0
+    # Anything else may change without the password: it stays.
+    kiosk(runner, "sip2", "--library", "lib", "--port", str(ils.port), "--password", PASSWORD)
+    assert kiosk(runner, "sip2", "--library", "lib", "--timeout", "2,5").exit_code == 0
+    assert check_card(runner, READER)["accepted"] is True

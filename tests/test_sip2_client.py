@@ -3,6 +3,7 @@ servers written by hand (tests/sip2_peers.py). Nothing of kiosk.sip2 is mocked."
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -16,10 +17,10 @@ from pysip2 import calculate_checksum
 from kiosk.sip2 import (PatronAnswer, Sip2Settings, Sip2Unavailable, close_thread_connections,
                         patron_information)
 from kiosk.sip2 import protocol
-from sip2_peers import (Patron, bad_checksum_server, byte_by_byte_server, eager_server,
+from sip2_peers import (Patron, RawPeer, acs_status, bad_checksum_server, byte_by_byte_server, eager_server,
                         flood_server, garbage_server, half_answer_server, offline_server,
                         resend_asking_server, silent_server, sip2_server, slow_server, stale_answer_server,
-                        stalling_server, tls_server)
+                        now_18, stalling_server, tls_server)
 
 ANNA, BLOCKED, POLARIS, UNKNOWN = "29990010000017", "29990010000025", "29990010000033", "29990019999999"
 PIN, WRONG_PIN = "Kq7pin", "Zx9pin"
@@ -42,7 +43,9 @@ def no_secret_is_ever_logged(caplog):
     caplog.set_level(logging.DEBUG)
     yield
     close_thread_connections()
-    assert not [secret for secret in SECRETS if secret in caplog.text]
+    # In teardown caplog.text holds only teardown's records: read the test's own.
+    said = "\n".join(record.getMessage() for phase in ("setup", "call") for record in caplog.get_records(phase))
+    assert not [secret for secret in SECRETS if secret in said]
 
 
 def settings(peer, **options) -> Sip2Settings:
@@ -323,3 +326,26 @@ def test_log_snippets_mask_cards_pins_and_passwords():
                              "utf-8", ("123456",))
     assert not any(s in line for s in ("123456", "9876", "Łucja", "Żół", "example")) and len(line) < 100
     assert line.startswith("'64 xx***|AD9999|AExxxxx xxxxxxxxxx|BEx.x?xxxxxxx.xx|")
+
+
+def test_an_unasked_answer_never_answers_the_next_question():
+    """A server without error detection sends one answer twice: the next card must not
+    get the first card's answer (the connection is out of step and opened afresh)."""
+    def script(connection):
+        asked = 0
+        while (frame := connection.read_frame()) is not None:
+            if frame.startswith(b"99"):
+                connection.send(acs_status(None))
+                continue
+            asked += 1
+            card = re.search(rb"\|AA([^|]*)\|", frame).group(1)
+            answer = (b"64              000" + now_18().encode() + b"0000000000000000    0000AOX|AA" + card
+                      + b"|AEx|BLY|\r")
+            connection.send(answer * (2 if asked == 1 else 1))
+
+    with RawPeer(script) as peer:
+        first = patron_information(settings(peer), "11111111")
+        time.sleep(0.1)  # the duplicate has arrived
+        second = patron_information(settings(peer), "99999999")
+    assert first.first("AA") == "11111111" and second.first("AA") == "99999999"
+    assert peer.connections == 2

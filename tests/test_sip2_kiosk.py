@@ -323,3 +323,39 @@ def test_eight_kiosks_at_once_over_one_library_system(app, library, enrolled_kio
     assert db.session.scalar(select(func.count(func.distinct(Issuance.reader_key)))) == 24
     assert db.session.scalar(select(func.count()).select_from(Code).where(Code.status == "issued")) == 24
     assert server.connections <= 8 + 1  # the request threads each keep one; never one per scan
+
+
+def test_wrong_pins_for_one_card_pause_it_at_every_kiosk(app, library, enrolled_kiosk):
+    """Five wrong PINs for a card, whichever kiosks they were typed at: that card waits
+    everywhere, even with the right PIN; other cards do not."""
+    with sip2_server({"41000001": VALID, "41000002": VALID}) as server:
+        use_sip2(app, library, server.port, require_pin=True)
+        for guess in ("0000", "0001", "0002", "0003", "0004"):
+            client = enrolled_kiosk(library)[0]  # a fresh kiosk each time: its own pause never starts
+            assert "Numer karty albo PIN" in pin(client, scan(client, "41000001"), guess).get_data(as_text=True)
+        client = enrolled_kiosk(library)[0]
+        asked_before = len(server.requests)
+        paused = scan(client, "41000001").get_data(as_text=True)
+        assert "Chwila przerwy" in paused and "Wpisz PIN" not in paused
+        assert len(server.requests) == asked_before  # not even asked of the library system
+        other = pin(client, scan(client, "41000002"), "2468").get_data(as_text=True)
+    assert "Oto Twój kod" in other
+    assert issued() == 1
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("12.50", 1250), ("12,50", 1250), ("12.5", 1250), ("PLN 12.50", 1250), ("1,234.50", 123450),
+    ("1.234,50", 123450), ("1 234,50", 123450), ("-3.00", 0), ("3.00-", 0), ("(3.00)", 0), ("0", 0),
+    ("abc", None), ("", None), (None, None), ("5.01", 501)])
+def test_the_fee_amount_is_read_as_written_or_not_at_all(value, expected):
+    from kiosk.domain.library_system import grosze
+    assert grosze(value) == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("20270131", "2027-01-31"), ("20270131    235959", "2027-01-31"), ("2027-01-31", "2027-01-31"),
+    ("20270231", None), ("soon", None), ("", None), (None, None)])
+def test_sip2_dates_are_read_or_ignored(value, expected):
+    from kiosk.domain.library_system import sip_date
+    day = sip_date(value)
+    assert (day.isoformat() if day else None) == expected

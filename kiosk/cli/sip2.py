@@ -23,11 +23,12 @@ from kiosk.domain.sip2_settings import ENCODINGS, OnFailure, current_sip2, parse
 @click.option("--tls/--no-tls", default=None, help="Połączenie szyfrowane TLS.")
 @click.option("--ca-file", help="Z --tls: plik z certyfikatem CA serwera.")
 @click.option("--login", "login_user", help="Użytkownik SIP2 (komunikat 93); bez niego bez logowania.")
-@click.option("--password", help="Hasło użytkownika SIP2 (nigdy nie jest pokazywane).")
+@click.option("--password", envvar="KIOSK_SIP2_PASSWORD",
+              help="Hasło użytkownika SIP2 (nigdy nie jest pokazywane); lepiej w zmiennej KIOSK_SIP2_PASSWORD.")
 @click.option("--institution", help="Identyfikator instytucji (pole AO).")
 @click.option("--location", help="Lokalizacja terminala (pole CP).")
 @click.option("--encoding", type=click.Choice(ENCODINGS), help="Kodowanie znaków serwera.")
-@click.option("--timeout", type=float, help="Ile sekund czekać na odpowiedź (domyślnie 3).")
+@click.option("--timeout", help="Ile sekund czekać na odpowiedź, np. 3 albo 2,5 (domyślnie 3).")
 @click.option("--on-failure", type=click.Choice([choice.value for choice in OnFailure]),
               help="Gdy system nie odpowiada: refuse (odmowa) albo registry (zaimportowany rejestr kart).")
 @click.option("--require-pin/--no-require-pin", default=None, help="Kiosk pyta czytelnika o PIN.")

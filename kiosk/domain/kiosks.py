@@ -35,6 +35,9 @@ CODES_SHOWN = Limit(LimitKind.KIOSK_CODES_SHOWN, 6, timedelta(minutes=1))
 # One card scanned again and again (a reader who did not see the slip come out, or a
 # child at the scanner) prints twice at most, then waits.
 SAME_CARD = Limit(LimitKind.KIOSK_SAME_CARD, 2, timedelta(minutes=1))
+# Wrong PINs for one card at any of the library's kiosks: guessing a four-digit PIN
+# from kiosk to kiosk would take years at this pace.
+WRONG_PINS = Limit(LimitKind.CARD_WRONG_PINS, 5, timedelta(minutes=15))
 COUNTED = (Outcome.ISSUED, Outcome.REPRINT, Outcome.REPRINT_WITHHELD)
 
 
@@ -149,24 +152,27 @@ def reprint_shown(library: Library, scanned: bool) -> bool:
     return scanned or library.card_check != CardCheckKind.FORMAT
 
 
-def _pause_checks(kiosk_id: int, card: str, pepper: str) -> list[tuple[Limit, str]]:
-    subject = str(kiosk_id)
-    # The card's own subject: the kiosk and a hash of the reader key's hash, never the card.
-    card_subject = f"{kiosk_id}:{hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]}"
-    return [(REFUSED_CARDS, subject), (CODES_SHOWN, subject), (SAME_CARD, card_subject)]
+def _pause_checks(kiosk_id: int, library_id: int, card: str, pepper: str) -> list[tuple[Limit, str]]:
+    """(limit, subject) of every pause a scan must respect: the kiosk's own, the card's
+    at this kiosk, and the card's wrong PINs at all of the library's kiosks."""
+    # The card's subject: a hash of the reader key's hash, never the card.
+    card_hash = hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]
+    return [(REFUSED_CARDS, str(kiosk_id)), (CODES_SHOWN, str(kiosk_id)), (SAME_CARD, f"{kiosk_id}:{card_hash}"),
+            (WRONG_PINS, f"{library_id}:{card_hash}")]
 
 
-def paused_until(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> datetime | None:
+def paused_until(session: Session, *, kiosk_id: int, library_id: int, card: str, now: datetime,
+                 pepper: str) -> datetime | None:
     """The pause, read before the library system is asked (a paused kiosk asks
-    nothing of it); scan_card checks it again where it counts."""
-    return first_block(session, _pause_checks(kiosk_id, card, pepper), now)
+    nothing of it, nor for a PIN); scan_card checks it again where it counts."""
+    return first_block(session, _pause_checks(kiosk_id, library_id, card, pepper), now)
 
 
 def pause_scan(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> Scan:
     """A scan at a kiosk found paused beforehand: logged, never issued for (the
     pause may have ended meanwhile; the reader simply scans again)."""
     kiosk = session.get(Kiosk, kiosk_id)
-    until = first_block(session, _pause_checks(kiosk_id, card, pepper), now) or now
+    until = first_block(session, _pause_checks(kiosk_id, kiosk.library_id, card, pepper), now) or now
     return _paused(session, kiosk, until, now)
 
 
@@ -184,8 +190,8 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
     `answer` is the library system's, for a library that checks cards over SIP2."""
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
-    checks = _pause_checks(kiosk.id, card, pepper)
-    (_, subject), _, (_, card_subject) = checks
+    checks = _pause_checks(kiosk.id, kiosk.library_id, card, pepper)
+    (_, subject), _, (_, card_subject), (_, pin_subject) = checks
     until = first_block(session, checks, now)
     if until is not None:
         return _paused(session, kiosk, until, now)
@@ -208,8 +214,11 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
                         actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper, platform_slug=platform,
                         show_reprint=reprint_shown(library, scanned), answer=answer)
     if result.outcome is Outcome.CARD_REFUSED and result.reason is not CardRefusal.ILS_UNAVAILABLE:
-        # A wrong PIN counts like a refused card; a library system that is down does not.
+        # A wrong PIN counts like a refused card, and against the card everywhere; a
+        # library system that is down does not count.
         record_hit(session, REFUSED_CARDS, subject, now)
+        if result.reason is CardRefusal.WRONG_PIN:
+            record_hit(session, WRONG_PINS, pin_subject, now)
     elif result.outcome in COUNTED:
         record_hit(session, CODES_SHOWN, subject, now)
         if result.has_code:

@@ -148,17 +148,29 @@ def sip_date(value: str | None) -> date | None:
         return None
 
 
-_AMOUNT = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
+_AMOUNT = re.compile(r"\d+(?:\.\d{1,2})?")
 
 
 def grosze(value: str | None) -> int | None:
-    """BV (fee amount) in grosze: "12.50", "12,50", "12.50 PLN"; a credit is no debt."""
-    match = _AMOUNT.search((value or "").replace(" ", ""))
-    if match is None:
+    """BV (fee amount) in grosze: "12.50", "12,50", "PLN 1 234,50", "1,234.50"; a credit
+    ("-3.00", "3.00-", "(3.00)") is no debt; anything else is not known (None), never a
+    wrong number."""
+    text = re.sub(r"[^\d.,()\-]", "", value or "")  # currency, spaces (a no-break one too)
+    if not any(ch.isdigit() for ch in text):
         return None
-    whole, _, part = match.group().replace(",", ".").partition(".")
-    amount = abs(int(whole)) * 100 + int((part + "00")[:2])
-    return 0 if match.group().startswith("-") else amount
+    credit = text.startswith(("-", "(")) or text.endswith(("-", ")"))
+    text = text.strip("-()")
+    if "." in text and "," in text:  # the last of them is the decimal point
+        decimal = max(text.rfind("."), text.rfind(","))
+        text = text[:decimal].replace(".", "").replace(",", "") + "." + text[decimal + 1:]
+    elif text.count(",") + text.count(".") > 1 or re.fullmatch(r"\d{1,3}[.,]\d{3}", text):
+        text = text.replace(",", "").replace(".", "")  # thousands only: 1.234.567, 1,234
+    else:
+        text = text.replace(",", ".")
+    if not _AMOUNT.fullmatch(text):
+        return None
+    whole, _, part = text.partition(".")
+    return 0 if credit else int(whole) * 100 + int((part + "00")[:2])
 
 
 # -- the admin's check: what the library system says of one card ---------------------

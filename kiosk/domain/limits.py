@@ -18,6 +18,7 @@ class LimitKind(enum.StrEnum):
     KIOSK_REFUSED_CARDS = "kiosk_refused_cards"
     KIOSK_CODES_SHOWN = "kiosk_codes_shown"
     KIOSK_SAME_CARD = "kiosk_same_card"
+    CARD_WRONG_PINS = "card_wrong_pins"  # one card's wrong PINs at every kiosk of the library
     LOGIN_FAILURES_NAME = "login_failures_name"
     LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"

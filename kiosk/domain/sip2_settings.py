@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping
@@ -20,6 +21,7 @@ from kiosk.sip2 import Sip2Settings
 from kiosk.storage.models import CardCheckKind, Library, Sip2Setting
 from kiosk.storage.secrets import seal, unseal
 
+log = logging.getLogger("kiosk.sip2")
 ENCODINGS = ("utf-8", "cp1250", "cp852", "cp850")  # Polish library systems differ
 TIMEOUT_RANGE = (0.5, 30.0)  # seconds
 DEFAULT_TIMEOUT = 3.0
@@ -41,6 +43,8 @@ class Sip2Problem(enum.StrEnum):
     CA_FILE = "sip2_ca_file"
     LOGIN = "sip2_login"
     PASSWORD = "sip2_password"
+    PASSWORD_AGAIN = "sip2_password_again"  # the server or the user changed: the password is asked again
+    ENCODED = "sip2_encoded"  # a text the server's encoding cannot carry
     INSTITUTION = "sip2_institution"
     LOCATION = "sip2_location"
     ENCODING = "sip2_encoding"
@@ -63,7 +67,7 @@ class Sip2Form:
     tls: bool = False
     ca_file: str | None = None
     login_user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     has_password: bool = False
     institution: str = ""
     location: str | None = None
@@ -125,9 +129,14 @@ def parse_sip2_settings(values: Mapping[str, object], current: Sip2Form | None) 
     password = None
     if values.get("password"):
         password = _sip_text(str(values["password"]), MAX_TEXT, Sip2Problem.PASSWORD, problems)
-    has_password = password is not None or bool(current and current.has_password and login_user)
+    # The saved password goes only where it went before: a new server or user needs it
+    # typed again, or an admin could send it to a server of their own and read it there.
+    same_place = current is not None and (current.host, current.port, current.tls, current.ca_file,
+                                          current.login_user) == (host, port, tls, ca_file, login_user)
+    has_password = password is not None or bool(same_place and current.has_password and login_user)
     if login_user and not has_password:
-        problems.append(Problem(Sip2Problem.PASSWORD, {"limit": MAX_TEXT}))
+        moved = current is not None and current.has_password
+        problems.append(Problem(Sip2Problem.PASSWORD_AGAIN if moved else Sip2Problem.PASSWORD, {"limit": MAX_TEXT}))
     encoding = str(get("encoding", "utf-8")).strip().lower()
     if encoding not in ENCODINGS:
         problems.append(Problem(Sip2Problem.ENCODING, {"value": encoding[:20], "choices": ", ".join(ENCODINGS)}))
@@ -155,7 +164,7 @@ def parse_sip2_settings(values: Mapping[str, object], current: Sip2Form | None) 
             try:
                 (getattr(form, name) or "").encode(encoding)
             except UnicodeEncodeError:
-                problems.append(Problem(problem, {"limit": MAX_TEXT}))
+                problems.append(Problem(Sip2Problem.ENCODED, {"field": name, "encoding": encoding}))
     if problems:
         raise Sip2Refused.of(problems)
     return form
@@ -210,6 +219,9 @@ def sip2_config(session: Session, library_id: int, pepper: str) -> Sip2Config | 
     if row is None:
         return None
     password = unseal(pepper, row.password_sealed) if row.password_sealed else None
+    if row.password_sealed and password is None:
+        log.error("the SIP2 password of library %s cannot be unsealed with this instance's pepper; "
+                  "set it again (kiosk sip2 --password)", library_id)
     settings = Sip2Settings(host=row.host, port=row.port, tls=row.tls, ca_file=row.ca_file,
                             login_user=row.login_user, login_password=password, institution=row.institution,
                             location=row.location, encoding=row.encoding, timeout=row.timeout_ms / 1000)

@@ -154,7 +154,8 @@ def scan():
             return _idle(kiosk, notice=True)
         card, by_scanner, pin = asked["card"], bool(asked["scan"]), request.form.get("pin", "")[:64]
     try:
-        if paused_until(db.session, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()) is not None:
+        if paused_until(db.session, kiosk_id=kiosk_id, library_id=library_id, card=card, now=now,
+                        pepper=pepper()) is not None:
             # A paused kiosk asks nothing of the library system, nor for a PIN.
             scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
         elif pin is None and not pin_checked and _pin_required(kiosk):

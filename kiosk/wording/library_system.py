@@ -8,6 +8,13 @@ from flask_babel import lazy_gettext as _l
 from kiosk.domain.library_system import CardCheckReport
 from kiosk.domain.sip2_settings import ENCODINGS, OnFailure, Sip2Problem
 
+FIELD_NAMES = {
+    "institution": _l("Identyfikator instytucji"),
+    "location": _l("Lokalizacja terminala"),
+    "login_user": _l("Użytkownik SIP2"),
+    "password": _l("Hasło użytkownika SIP2"),
+}
+
 SIP2_SENTENCES = {
     Sip2Problem.HOST: lambda d: _("Podaj adres serwera SIP2 (nazwę albo adres IP, bez „http://”)."),
     Sip2Problem.PORT: lambda d: _("Port musi być liczbą od %(low)s do %(high)s.", low=d.get("low", 1),
@@ -18,6 +25,13 @@ SIP2_SENTENCES = {
                                    limit=d.get("limit", 100)),
     Sip2Problem.PASSWORD: lambda d: _("Podaj hasło użytkownika SIP2 (najwyżej %(limit)s znaków, bez znaku „|”).",
                                       limit=d.get("limit", 100)),
+    Sip2Problem.PASSWORD_AGAIN: lambda d: _(
+        "Serwer albo użytkownik SIP2 się zmienił: podaj hasło ponownie (zapisane hasło trafia tylko tam, "
+        "dokąd było ustawione)."),
+    Sip2Problem.ENCODED: lambda d: _("„%(field)s” ma znaki, których kodowanie %(encoding)s nie zapisze "
+                                     "(np. polskie litery w cp850). Wybierz kodowanie serwera albo zmień tekst.",
+                                     field=str(FIELD_NAMES.get(d.get("field"), d.get("field", ""))),
+                                     encoding=d.get("encoding", "")),
     Sip2Problem.INSTITUTION: lambda d: _("Identyfikator instytucji: najwyżej %(limit)s znaków, bez znaku „|”.",
                                          limit=d.get("limit", 100)),
     Sip2Problem.LOCATION: lambda d: _("Lokalizacja terminala: najwyżej %(limit)s znaków, bez znaku „|”.",
@@ -25,7 +39,8 @@ SIP2_SENTENCES = {
     Sip2Problem.ENCODING: lambda d: _("Nieznane kodowanie „%(value)s”. Możliwe: %(choices)s.",
                                       value=d.get("value", ""), choices=", ".join(ENCODINGS)),
     Sip2Problem.TIMEOUT: lambda d: _("Czas oczekiwania musi wynosić od %(low)s do %(high)s sekund.",
-                                     low=d.get("low", 0.5), high=d.get("high", 30)),
+                                     low=f"{d.get('low', 0.5):g}".replace(".", ","),
+                                     high=f"{d.get('high', 30):g}".replace(".", ",")),
     Sip2Problem.ON_FAILURE: lambda d: _("Nieznane zachowanie, gdy system nie odpowiada."),
     Sip2Problem.NOT_SET_UP: lambda d: _(
         "Najpierw ustaw połączenie SIP2 (formularz „System biblioteki (SIP2)” poniżej albo kiosk sip2)."),

@@ -23,7 +23,7 @@ def ready(page) -> None:
 
 @pytest.fixture
 def pin_library(site):
-    with sip2_server({"12345678": Patron(pin="2468", name="Zażółć Gęślą")}) as server:
+    with sip2_server({"12345678": Patron(pin="2468", name="Zażółć Gęślą"), "87654321": Patron(pin="1357")}) as server:
         with site.app.app_context():
             library_id = db.session.scalar(select(Library.id).where(Library.slug == "e2e"))
             form = parse_sip2_settings({"host": "127.0.0.1", "port": server.port, "require_pin": True}, None)
@@ -68,4 +68,28 @@ def test_the_pin_is_asked_typed_on_the_keypad_masked_and_checked(browser, pin_li
     assert page.inner_text("#slip-code").replace(" ", "").startswith("E2E")
     assert "Zażółć" not in page.content() and "2468" not in page.content()
     assert not errors
+    context.close()
+
+
+def test_a_scan_on_the_pin_screen_is_the_next_readers_card_and_a_typed_pin_is_a_pin(browser, pin_library):
+    site = pin_library
+    context = browser.new_context(viewport={"width": 1080, "height": 1500})
+    page = context.new_page()
+    enrol(page, site.enrol_link)
+    ready(page)
+    page.locator("#card").press_sequentially("12345678", delay=5)
+    page.press("#card", "Enter")
+    page.wait_for_selector("#screen.pin")
+
+    # The next reader scans while the PIN screen is still up: a new scan, not a PIN.
+    page.locator("#pin").press_sequentially("87654321", delay=5)
+    page.press("#pin", "Enter")
+    page.wait_for_function("() => document.querySelector('#screen.pin .typed').textContent.endsWith('4321')")
+    assert page.locator("#screen.pin h1").is_visible()
+
+    # A PIN typed at a person's pace on a keyboard stays a PIN, and the screen stays readable.
+    page.locator("#pin").press_sequentially("1357", delay=150)
+    assert page.locator("#screen.pin h1").is_visible() and page.locator("#done").is_visible()
+    page.press("#pin", "Enter")
+    page.wait_for_selector("#screen.result:not(.refused)")
     context.close()
