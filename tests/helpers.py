@@ -256,6 +256,21 @@ def signed_in(app, role: str, library=None, username: str | None = None):
 
 # -- the kiosk over HTTP ------------------------------------------------------------
 
+def kiosk_scan(client, card: str, **extra):
+    """A card scanned at an enrolled kiosk's browser, as htmx posts it."""
+    return client.post("/kiosk/scan", data={"card": card, "lang": "pl", "entry": "scan",
+                                            "csrf_token": token_of(client, "/kiosk/"), **extra},
+                       headers={"HX-Request": "true"})
+
+
+def kiosk_carried(client, asked, field: str, **values):
+    """A press on the kiosk screen `asked` (a response) whose form carries the card
+    signed in `field`: "choice" (with platform=...) or "pin_for" (with pin=...)."""
+    carried = re.search(rf'name="{field}" value="([^"]+)"', asked.get_data(as_text=True))[1]
+    return client.post("/kiosk/scan", data={field: carried, "lang": "pl", "csrf_token": token_of(client, "/kiosk/"),
+                                            **values}, headers={"HX-Request": "true"})
+
+
 def enrol_browser(client, token: str):
     """Opens the link, then presses the button, as an admin does on the kiosk."""
     page = client.get(f"/kiosk/enrol/{token}")
@@ -361,6 +376,15 @@ def enrol(page, link: str) -> None:
     """Opens a kiosk's enrolment link and presses its button."""
     page.goto(link)
     page.click("#enrol-button")
+
+
+def kiosk_ready(page, screen: str = "#screen.idle") -> None:
+    """The screen is in, and htmx has taken over its scan form (as a reader's scanner
+    would find it, a moment after the screen appears)."""
+    page.wait_for_function("""(screen) => {
+        const form = document.querySelector(screen + ' form.scan');
+        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
+    }""", arg=screen)
 
 
 def serve_axe(page) -> None:

@@ -7,7 +7,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from helpers import TEST, codes, import_file, make_library, panel_file, post, this_month, token_of, warsaw, write
+from helpers import (TEST, codes, import_file, kiosk_carried, kiosk_scan, make_library, panel_file, post, this_month,
+                     token_of, warsaw, write)
 from kiosk.app.extensions import db
 from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.storage.models import Issuance, Platform
@@ -28,17 +29,12 @@ def rules(library, **values):
 
 
 def scan(client, card, **extra):
-    return client.post("/kiosk/scan", data={"card": card, "lang": "pl", "entry": "scan",
-                                            "csrf_token": token_of(client, "/kiosk/"), **extra},
-                       headers={"HX-Request": "true"})
+    return kiosk_scan(client, card, **extra)
 
 
 def pick(client, asked, slug: str):
     """A touch on a platform of the choice screen `asked` (a response)."""
-    choice = re.search(r'name="choice" value="([^"]+)"', asked.get_data(as_text=True))[1]
-    return client.post("/kiosk/scan", data={"choice": choice, "platform": slug, "lang": "pl",
-                                            "csrf_token": token_of(client, "/kiosk/")},
-                       headers={"HX-Request": "true"})
+    return kiosk_carried(client, asked, "choice", platform=slug)
 
 
 def issued() -> list[tuple[str, str]]:

@@ -12,13 +12,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST, codes, csv_file, make_library, make_pool, post, this_month, token_of, write
+from helpers import (TEST, codes, csv_file, import_file, kiosk_carried, kiosk_scan, make_library, make_pool, panel_file,
+                     post, this_month, token_of, write)
 from kiosk.app.extensions import db
 from kiosk.domain.clock import local_day, utcnow
 from kiosk.domain.registry import import_cards, prepare_cards
 from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
-from kiosk.storage.models import Code, Event, Issuance, Library
+from kiosk.storage.models import Code, Event, Issuance, Library, Platform
 from sip2_peers import Patron, bad_checksum_server, half_answer_server, silent_server, sip2_server
 
 TODAY = local_day(utcnow())
@@ -48,18 +49,12 @@ def register(app, library, rows: list[list]) -> None:
     write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=TEST, now=utcnow()))
 
 
-def scan(client, card: str, **extra):
-    return client.post("/kiosk/scan", data={"card": card, "lang": "pl", "entry": "scan",
-                                            "csrf_token": token_of(client, "/kiosk/"), **extra},
-                       headers={"HX-Request": "true"})
+scan = kiosk_scan
 
 
 def pin(client, asked, value: str):
     """The PIN typed on the PIN screen `asked` (a response)."""
-    pin_for = re.search(r'name="pin_for" value="([^"]+)"', asked.get_data(as_text=True))[1]
-    return client.post("/kiosk/scan", data={"pin_for": pin_for, "pin": value, "lang": "pl",
-                                            "csrf_token": token_of(client, "/kiosk/")},
-                       headers={"HX-Request": "true"})
+    return kiosk_carried(client, asked, "pin_for", pin=value)
 
 
 def each_at_a_kiosk(enrolled_kiosk, library, cards) -> dict[str, str]:
@@ -145,7 +140,7 @@ def test_the_last_loan_comes_from_the_register_where_sip2_says_nothing(app, libr
 
 
 def test_the_kiosk_asks_for_the_pin_and_a_wrong_one_counts_toward_the_pause(app, library, enrolled_kiosk):
-    with sip2_server({"40000001": VALID}) as server:
+    with sip2_server({"40000001": VALID, "40000009": VALID}) as server:
         use_sip2(app, library, server.port, require_pin=True)
         client, _ = enrolled_kiosk(library)
         asked = scan(client, "40000001")
@@ -163,7 +158,8 @@ def test_the_kiosk_asks_for_the_pin_and_a_wrong_one_counts_toward_the_pause(app,
         assert len(server.requests) == requests_during_pause  # a paused kiosk asks the library system nothing
 
         other, _ = enrolled_kiosk(library)
-        right = pin(other, scan(other, "40000001"), "2468").get_data(as_text=True)
+        assert "Chwila przerwy" in scan(other, "40000001").get_data(as_text=True)  # the card waits everywhere
+        right = pin(other, scan(other, "40000009"), "2468").get_data(as_text=True)
         assert "Oto Twój kod" in right and "2468" not in right
     assert issued() == 1
 
@@ -181,11 +177,7 @@ def test_an_empty_pin_or_an_unknown_card_with_a_pin_reads_as_a_wrong_pin(app, li
 
 
 def test_with_a_pin_and_two_platforms_the_reader_picks_without_a_second_pin(app, library, enrolled_kiosk):
-    from sqlalchemy import select as sql_select
-
-    from kiosk.storage.models import Platform
-    empik = db.session.scalar(sql_select(Platform).where(Platform.slug == "empik-go"))
-    from helpers import import_file, panel_file
+    empik = db.session.scalar(select(Platform).where(Platform.slug == "empik-go"))
     import_file(library, panel_file(codes("EMP", 3)), window=this_month(), filename="emp.xlsx", platform=empik)
     with sip2_server({"40000003": VALID}) as server:
         use_sip2(app, library, server.port, require_pin=True)
@@ -193,10 +185,7 @@ def test_with_a_pin_and_two_platforms_the_reader_picks_without_a_second_pin(app,
         asked = pin(client, scan(client, "40000003"), "2468")
         page = asked.get_data(as_text=True)
         assert "Który serwis wybierasz?" in page
-        choice = re.search(r'name="choice" value="([^"]+)"', page)[1]
-        picked = client.post("/kiosk/scan", data={"choice": choice, "platform": "empik-go", "lang": "pl",
-                                                  "csrf_token": token_of(client, "/kiosk/")},
-                             headers={"HX-Request": "true"}).get_data(as_text=True)
+        picked = kiosk_carried(client, asked, "choice", platform="empik-go").get_data(as_text=True)
     assert "Oto Twój kod" in picked and "EMP" in picked.replace(" ", "")
     assert issued() == 1
 
@@ -337,6 +326,7 @@ def test_wrong_pins_for_one_card_pause_it_at_every_kiosk(app, library, enrolled_
         asked_before = len(server.requests)
         paused = scan(client, "41000001").get_data(as_text=True)
         assert "Chwila przerwy" in paused and "Wpisz PIN" not in paused
+        assert "Kiosk przyjmie tę kartę znowu za 15 min." in paused
         assert len(server.requests) == asked_before  # not even asked of the library system
         other = pin(client, scan(client, "41000002"), "2468").get_data(as_text=True)
     assert "Oto Twój kod" in other

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from helpers import axe_violations, enrol, serve_axe
+from helpers import kiosk_ready, axe_violations, enrol, serve_axe
 from kiosk.app.extensions import db
 from kiosk.storage.models import Library
 
@@ -11,12 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ready(page) -> None:
-    """The idle screen is in, and htmx has taken over its form (as a reader's
-    scanner would find it, a moment after the screen appears)."""
-    page.wait_for_function("""() => {
-        const form = document.querySelector('#screen.idle form.scan');
-        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
-    }""")
+    kiosk_ready(page)
 
 
 def scan(page, card: str) -> None:

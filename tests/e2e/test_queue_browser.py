@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from helpers import enrol, new_kiosk, write
+from helpers import kiosk_ready, enrol, new_kiosk, write
 from kiosk.app.extensions import db
 from kiosk.storage.models import Library
 
@@ -34,10 +34,7 @@ def scan_and_wait(page, card: str) -> None:
 
 
 def ready(page) -> None:
-    page.wait_for_function("""() => {
-        const form = document.querySelector('#screen form.scan');
-        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
-    }""")
+    kiosk_ready(page, "#screen")
 
 
 def shown_code(page) -> str:

@@ -3,7 +3,7 @@ which one with one touch, and a rule's refusal reads as one sentence."""
 import pytest
 from sqlalchemy import select
 
-from helpers import (TEST, axe_violations, codes, enrol, import_file, panel_file, serve_axe, this_month, warsaw,
+from helpers import (kiosk_ready, TEST, axe_violations, codes, enrol, import_file, panel_file, serve_axe, this_month, warsaw,
                      write)
 from kiosk.app.extensions import db
 from kiosk.domain.rules import parse_changes, save_rules
@@ -13,10 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ready(page) -> None:
-    page.wait_for_function("""() => {
-        const form = document.querySelector('#screen.idle form.scan');
-        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
-    }""")
+    kiosk_ready(page)
 
 
 def scan(page, card: str, screen: str) -> None:

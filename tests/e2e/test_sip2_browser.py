@@ -4,7 +4,7 @@ SIP2 server (pysip2), and the screen stays clean for axe-core."""
 import pytest
 from sqlalchemy import select
 
-from helpers import TEST, axe_violations, enrol, serve_axe, write
+from helpers import kiosk_ready, TEST, axe_violations, serve_axe, write
 from kiosk.app.extensions import db
 from kiosk.domain.clock import utcnow
 from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
@@ -15,10 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ready(page) -> None:
-    page.wait_for_function("""() => {
-        const form = document.querySelector('#screen.idle form.scan');
-        return form && form['htmx-internal-data'] && form['htmx-internal-data'].initHash;
-    }""")
+    kiosk_ready(page)
 
 
 @pytest.fixture
@@ -33,14 +30,9 @@ def pin_library(site):
         yield site
 
 
-def test_the_pin_is_asked_typed_on_the_keypad_masked_and_checked(browser, pin_library):
-    site = pin_library
-    context = browser.new_context(viewport={"width": 1080, "height": 1500})
-    page = context.new_page()
+def test_the_pin_is_asked_typed_on_the_keypad_masked_and_checked(pin_library, kiosk_page):
+    page = kiosk_page
     serve_axe(page)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    enrol(page, site.enrol_link)
     ready(page)
 
     page.locator("#card").press_sequentially("12345678", delay=5)
@@ -67,15 +59,11 @@ def test_the_pin_is_asked_typed_on_the_keypad_masked_and_checked(browser, pin_li
     page.wait_for_selector("#screen.result:not(.refused)")
     assert page.inner_text("#slip-code").replace(" ", "").startswith("E2E")
     assert "Zażółć" not in page.content() and "2468" not in page.content()
-    assert not errors
-    context.close()
+    assert page.console_errors == []
 
 
-def test_a_scan_on_the_pin_screen_is_the_next_readers_card_and_a_typed_pin_is_a_pin(browser, pin_library):
-    site = pin_library
-    context = browser.new_context(viewport={"width": 1080, "height": 1500})
-    page = context.new_page()
-    enrol(page, site.enrol_link)
+def test_a_scan_on_the_pin_screen_is_the_next_readers_card_and_a_typed_pin_is_a_pin(pin_library, kiosk_page):
+    page = kiosk_page
     ready(page)
     page.locator("#card").press_sequentially("12345678", delay=5)
     page.press("#card", "Enter")
@@ -92,4 +80,4 @@ def test_a_scan_on_the_pin_screen_is_the_next_readers_card_and_a_typed_pin_is_a_
     assert page.locator("#screen.pin h1").is_visible() and page.locator("#done").is_visible()
     page.press("#pin", "Enter")
     page.wait_for_selector("#screen.result:not(.refused)")
-    context.close()
+    assert page.console_errors == []
