@@ -325,8 +325,9 @@ def test_a_silent_server_is_ils_unavailable_within_the_timeout(app, runner, libr
 
     assert answer["reason"] == issued["reason"] == "ils_unavailable"
     assert answer["facts"] == {"error": "timeout"}
-    assert 900 <= answer["ms"] < 1500  # the check itself; the command around it starts an app too
-    assert 0.9 <= took < 2.0
+    # Bounded by the 1 s timeout, with room for a loaded CI machine; the command also starts an app.
+    assert 900 <= answer["ms"] < 2500
+    assert 0.9 <= took < 4.0
     # Said in the log, without the card: and the log check of every test is not blind.
     assert any(record.name == "kiosk.library_system" and "did not answer" in record.getMessage()
                for record in caplog.records)
@@ -403,6 +404,10 @@ def test_a_refused_form_answers_400_with_the_sentences_and_saves_nothing(app, li
                      "Podaj hasło użytkownika SIP2"):
         assert f'<p class="alert" role="alert">{sentence}' in page, sentence
     assert stored() == before
+    # What was typed comes back to be corrected (a first set-up loses nothing), the password never.
+    assert 'name="host" value="127.0.0.1"' in page and 'value="A|B"' in page and 'value="0"' in page
+    typed_password = text_of(save(admin, ils.port, port="0"))
+    assert PASSWORD not in typed_password
 
 
 def check(client, card: str, pin: str = "", headers: dict | None = None):
@@ -440,7 +445,7 @@ def test_the_connection_test_answers_the_verdict_its_time_and_the_facts(app, lib
     blocked = text_of(check(admin, FINES, headers=HTMX))
     assert "Karta odrzucona: Numer karty albo PIN się nie zgadza." in wrong and WRONG_PIN not in wrong
     assert "Karta odrzucona: Karta jest zablokowana." in blocked
-    assert "<dt>Zablokowana</dt><dd>tak (excessive outstanding fines)</dd>" in blocked
+    assert "<dt>Zablokowana</dt><dd>tak (za wysokie kary)</dd>" in blocked
     assert "<dt>Zadłużenie</dt><dd>120,00 zł</dd>" in blocked
 
 
@@ -535,3 +540,14 @@ def test_a_new_server_or_user_needs_the_password_typed_again(app, runner, librar
     kiosk(runner, "sip2", "--library", "lib", "--port", str(ils.port), "--password", PASSWORD)
     assert kiosk(runner, "sip2", "--library", "lib", "--timeout", "2,5").exit_code == 0
     assert check_card(runner, READER)["accepted"] is True
+
+
+def test_a_new_encoding_needs_the_password_again_and_a_host_must_be_a_name(app, runner, library, ils):
+    set_up(runner, ils.port)
+    before = stored()
+    recoded = kiosk(runner, "sip2", "--library", "lib", "--encoding", "cp850")
+    assert recoded.exit_code == 1 and "podaj hasło ponownie" in recoded.output and stored() == before
+    for host in ("koha..wola.pl", "a" * 64 + ".pl", "http://koha"):
+        typo = kiosk(runner, "sip2", "--library", "lib", "--host", host, "--password", PASSWORD)
+        assert typo.exit_code == 1 and "Podaj adres serwera SIP2" in typo.output, host
+    assert stored() == before

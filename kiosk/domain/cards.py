@@ -3,6 +3,7 @@ check digit) and, optionally, the registry of valid cards exported by the ILS.""
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from kiosk.domain.eligibility import ReaderFacts
 from kiosk.storage.models import CardCheckKind, CardRecord, Library
 from kiosk.domain.readers import normalise_card, reader_key
+
+log = logging.getLogger("kiosk.cards")
 
 # Letters and digits, 4 to 32 of them: lets any real card through, stops garbage.
 DEFAULT_CARD_PATTERN = r"[A-Z0-9]{4,32}"
@@ -172,10 +175,6 @@ class CardAnswer:
     fallback: bool = False  # no answer: the imported card register decides
 
 
-class LibrarySystemNotAsked(RuntimeError):
-    """A channel issued for a SIP2 library without asking the library system first."""
-
-
 def check_card(session: Session, library: Library, raw_card: str, pepper: str, today: date,
                answer: CardAnswer | None = None) -> CardVerdict:
     """Normalise the card and run the library's checks: format always, then the
@@ -184,7 +183,10 @@ def check_card(session: Session, library: Library, raw_card: str, pepper: str, t
     refusal = check_format(card, library.card_pattern, library.card_check_digit)
     if refusal is None and library.card_check == CardCheckKind.SIP2:
         if answer is None:
-            raise LibrarySystemNotAsked(library.slug)
+            # The library switched to SIP2 a moment ago, after this channel looked: refuse
+            # for now (the next scan asks), never let the card through unasked.
+            log.warning("library %s checks cards over SIP2, but this card was not asked about", library.slug)
+            return CardVerdict(card=card, refusal=CardRefusal.ILS_UNAVAILABLE)
         refusal = answer.refusal
         if answer.fallback:
             refusal = check_registry(session, library.id, reader_key(pepper, card), today)

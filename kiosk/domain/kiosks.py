@@ -35,9 +35,11 @@ CODES_SHOWN = Limit(LimitKind.KIOSK_CODES_SHOWN, 6, timedelta(minutes=1))
 # One card scanned again and again (a reader who did not see the slip come out, or a
 # child at the scanner) prints twice at most, then waits.
 SAME_CARD = Limit(LimitKind.KIOSK_SAME_CARD, 2, timedelta(minutes=1))
-# Wrong PINs for one card at any of the library's kiosks: guessing a four-digit PIN
-# from kiosk to kiosk would take years at this pace.
+# Wrong PINs for one card at any of the library's kiosks: five, then a quarter of an
+# hour; ten in a day, then the rest of that day. A stranger guessing a four-digit PIN
+# from kiosk to kiosk gets ten tries a day: about three years for all 10,000.
 WRONG_PINS = Limit(LimitKind.CARD_WRONG_PINS, 5, timedelta(minutes=15))
+WRONG_PINS_DAY = Limit(LimitKind.CARD_WRONG_PINS_DAY, 10, timedelta(days=1))
 COUNTED = (Outcome.ISSUED, Outcome.REPRINT, Outcome.REPRINT_WITHHELD)
 
 
@@ -158,7 +160,7 @@ def _pause_checks(kiosk_id: int, library_id: int, card: str, pepper: str) -> lis
     # The card's subject: a hash of the reader key's hash, never the card.
     card_hash = hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]
     return [(REFUSED_CARDS, str(kiosk_id)), (CODES_SHOWN, str(kiosk_id)), (SAME_CARD, f"{kiosk_id}:{card_hash}"),
-            (WRONG_PINS, f"{library_id}:{card_hash}")]
+            (WRONG_PINS, f"{library_id}:{card_hash}"), (WRONG_PINS_DAY, f"{library_id}:{card_hash}")]
 
 
 def paused_until(session: Session, *, kiosk_id: int, library_id: int, card: str, now: datetime,
@@ -191,7 +193,7 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
     # One scan per kiosk at a time, so parallel requests cannot pass the pause.
     kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
     checks = _pause_checks(kiosk.id, kiosk.library_id, card, pepper)
-    (_, subject), _, (_, card_subject), (_, pin_subject) = checks
+    (_, subject), _, (_, card_subject), (_, pin_subject), _ = checks
     until = first_block(session, checks, now)
     if until is not None:
         return _paused(session, kiosk, until, now)
@@ -219,6 +221,7 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
         record_hit(session, REFUSED_CARDS, subject, now)
         if result.reason is CardRefusal.WRONG_PIN:
             record_hit(session, WRONG_PINS, pin_subject, now)
+            record_hit(session, WRONG_PINS_DAY, pin_subject, now)
     elif result.outcome in COUNTED:
         record_hit(session, CODES_SHOWN, subject, now)
         if result.has_code:

@@ -21,6 +21,7 @@ from kiosk.domain.eligibility import Fact, ReaderFacts
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.sip2_settings import OnFailure, Sip2Config, sip2_config
 from kiosk.sip2 import PatronAnswer, Sip2Unavailable, patron_information
+from kiosk.sip2.protocol import field_value
 from kiosk.storage.models import CardCheckKind, CardRecord, Library
 
 log = logging.getLogger("kiosk.library_system")
@@ -86,10 +87,14 @@ def ask(config: Sip2Config, card: str, pin: str | None, today: date) -> CardAnsw
         # No PIN has a field delimiter or a control character: such input is not sent on.
         return CardAnswer(refusal=CardRefusal.WRONG_PIN)
     try:
-        answer = patron_information(config.settings, card, pin)
+        for value, what in ((card, "card number"), (pin, "PIN")):
+            if value is not None:
+                field_value(value, what, config.settings.encoding)
     except ValueError:
         # A card or PIN the library system's encoding cannot carry: no such card or PIN there.
         return CardAnswer(refusal=CardRefusal.WRONG_PIN if pin is not None else CardRefusal.UNKNOWN)
+    try:
+        answer = patron_information(config.settings, card, pin)
     except Sip2Unavailable as failure:
         where = f"{config.settings.host}:{config.settings.port}"
         if config.on_failure is OnFailure.REGISTRY and pin is None:
@@ -122,10 +127,12 @@ def verdict_of(answer: PatronAnswer, pin: str | None, today: date) -> CardAnswer
         # With a PIN, an unknown card and a wrong PIN read alike: a stranger typing
         # numbers learns nothing about which cards exist.
         refusal = CardRefusal.WRONG_PIN
+    elif refusal is None and expiry is not None and expiry < today:
+        # Before the flags: Koha also denies an expired reader's charge privileges, and
+        # "expired, renew it at the desk" is the sentence that helps that reader.
+        refusal = CardRefusal.EXPIRED
     elif refusal is None and blocked:
         refusal = CardRefusal.BLOCKED
-    elif refusal is None and expiry is not None and expiry < today:
-        refusal = CardRefusal.EXPIRED
     return CardAnswer(refusal=refusal, facts=facts, said=said, ms=round(answer.ms, 1),
                       pin_checked=pin is not None and refusal is None)
 

@@ -19,6 +19,7 @@ class LimitKind(enum.StrEnum):
     KIOSK_CODES_SHOWN = "kiosk_codes_shown"
     KIOSK_SAME_CARD = "kiosk_same_card"
     CARD_WRONG_PINS = "card_wrong_pins"  # one card's wrong PINs at every kiosk of the library
+    CARD_WRONG_PINS_DAY = "card_wrong_pins_day"  # the same, over a day
     LOGIN_FAILURES_NAME = "login_failures_name"
     LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"

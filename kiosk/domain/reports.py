@@ -38,7 +38,7 @@ REFUSAL_WORDS = {
     "expired": "karta: wygasła",
     "blocked": "karta: zablokowana",
     "wrong_pin": "karta: zły PIN",
-    "ils_unavailable": "karta: system biblioteki nie odpowiedział",
+    "ils_unavailable": "system biblioteki nie odpowiedział",
     "not_yet": "zasady: jeszcze nie wydajemy",
     "too_young": "zasady: za młody czytelnik",
     "inactive": "zasady: brak wypożyczeń",

@@ -86,6 +86,16 @@ class Sip2Config:
     require_pin: bool
 
 
+def _resolvable_name(host: str) -> bool:
+    """A name the resolver can be asked about: no empty label ("koha..pl"), none
+    longer than 63 characters."""
+    try:
+        host.encode("idna")
+        return True
+    except UnicodeError:
+        return False
+
+
 def _is_file(path: str) -> bool:
     try:
         return Path(path).is_file()
@@ -112,7 +122,7 @@ def parse_sip2_settings(values: Mapping[str, object], current: Sip2Form | None) 
     get = lambda key, default=None: values[key] if values.get(key) is not None else (  # noqa: E731
         getattr(current, key) if current is not None else default)
     host = str(get("host", "") or "").strip()
-    if not HOST.fullmatch(host):
+    if not HOST.fullmatch(host) or not _resolvable_name(host):
         problems.append(Problem(Sip2Problem.HOST, {"value": host[:60]}))
     port = 0
     try:
@@ -131,8 +141,10 @@ def parse_sip2_settings(values: Mapping[str, object], current: Sip2Form | None) 
         password = _sip_text(str(values["password"]), MAX_TEXT, Sip2Problem.PASSWORD, problems)
     # The saved password goes only where it went before: a new server or user needs it
     # typed again, or an admin could send it to a server of their own and read it there.
+    # (The encoding too: the saved password must still travel in the new one.)
     same_place = current is not None and (current.host, current.port, current.tls, current.ca_file,
-                                          current.login_user) == (host, port, tls, ca_file, login_user)
+                                          current.login_user, current.encoding) == (
+        host, port, tls, ca_file, login_user, str(get("encoding", "utf-8")).strip().lower())
     has_password = password is not None or bool(same_place and current.has_password and login_user)
     if login_user and not has_password:
         moved = current is not None and current.has_password
@@ -222,7 +234,11 @@ def sip2_config(session: Session, library_id: int, pepper: str) -> Sip2Config | 
     if row.password_sealed and password is None:
         log.error("the SIP2 password of library %s cannot be unsealed with this instance's pepper; "
                   "set it again (kiosk sip2 --password)", library_id)
-    settings = Sip2Settings(host=row.host, port=row.port, tls=row.tls, ca_file=row.ca_file,
-                            login_user=row.login_user, login_password=password, institution=row.institution,
-                            location=row.location, encoding=row.encoding, timeout=row.timeout_ms / 1000)
+    try:
+        settings = Sip2Settings(host=row.host, port=row.port, tls=row.tls, ca_file=row.ca_file,
+                                login_user=row.login_user, login_password=password, institution=row.institution,
+                                location=row.location, encoding=row.encoding, timeout=row.timeout_ms / 1000)
+    except ValueError as error:  # settings written by hand, past the checks: cards are refused, not waved through
+        log.error("the SIP2 settings of library %s cannot be used: %s", library_id, error)
+        return None
     return Sip2Config(settings=settings, on_failure=OnFailure(row.on_failure), require_pin=row.require_pin)

@@ -90,6 +90,8 @@ def _connect(settings: Sip2Settings, deadline: float) -> socket.socket:
     The name lookup itself is the resolver's to bound: give an IP address where DNS is slow."""
     try:
         addresses = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+    except UnicodeError:  # a name no resolver takes ("koha..pl"): not the card's fault
+        raise Sip2Unavailable("connect", f"The SIP2 server's name {settings.host!r} is not a host name") from None
     except OSError as error:
         raise Sip2Unavailable("connect", f"Cannot find the SIP2 server {settings.address}: "
                                          f"{error.strerror or error}") from None

@@ -11,9 +11,11 @@ from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
+from kiosk.domain.cards import check_format
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome
 from kiosk.domain.pools import availability
+from kiosk.domain.readers import normalise_card
 from kiosk.domain.kiosks import (enrolled_kiosk, kiosk_for_link, pause_scan, paused_until, record_print_failure,
                                  redeem_link, scan_card)
 from kiosk.domain.library_system import ask_before_issuing, sip2_check_for
@@ -158,7 +160,7 @@ def scan():
                         pepper=pepper()) is not None:
             # A paused kiosk asks nothing of the library system, nor for a PIN.
             scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
-        elif pin is None and not pin_checked and _pin_required(kiosk):
+        elif pin is None and not pin_checked and _pin_required(kiosk) and _looks_like_a_card(kiosk, card):
             pin_for = _pin_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id})
             return _screen("kiosk/_pin.html", kiosk=kiosk, pin_for=pin_for, typed=masked(card),
                            idle_seconds=min(PIN_SECONDS, kiosk.library.kiosk_idle_seconds * 2))
@@ -196,6 +198,12 @@ def scan():
     return _screen("kiosk/_slip.html", kiosk=kiosk, result=result, slip=slip, idle_seconds=idle,
                    qr=qr_svg(slip.activation_url), barcode=code128_svg(slip.code), print_failed=bool(error),
                    autoprint=in_browser)
+
+
+def _looks_like_a_card(kiosk: Kiosk, card: str) -> bool:
+    """No PIN is asked for garbage: a number that is not a card is refused at once."""
+    library = kiosk.library
+    return check_format(normalise_card(card), library.card_pattern, library.card_check_digit) is None
 
 
 def _pin_required(kiosk: Kiosk) -> bool:

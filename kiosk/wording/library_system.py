@@ -26,8 +26,8 @@ SIP2_SENTENCES = {
     Sip2Problem.PASSWORD: lambda d: _("Podaj hasło użytkownika SIP2 (najwyżej %(limit)s znaków, bez znaku „|”).",
                                       limit=d.get("limit", 100)),
     Sip2Problem.PASSWORD_AGAIN: lambda d: _(
-        "Serwer albo użytkownik SIP2 się zmienił: podaj hasło ponownie (zapisane hasło trafia tylko tam, "
-        "dokąd było ustawione)."),
+        "Serwer, użytkownik albo kodowanie SIP2 się zmieniły: podaj hasło ponownie (zapisane hasło wysyłamy "
+        "tylko na serwer i do użytkownika, dla których je ustawiono)."),
     Sip2Problem.ENCODED: lambda d: _("„%(field)s” ma znaki, których kodowanie %(encoding)s nie zapisze "
                                      "(np. polskie litery w cp850). Wybierz kodowanie serwera albo zmień tekst.",
                                      field=str(FIELD_NAMES.get(d.get("field"), d.get("field", ""))),
@@ -44,6 +44,16 @@ SIP2_SENTENCES = {
     Sip2Problem.ON_FAILURE: lambda d: _("Nieznane zachowanie, gdy system nie odpowiada."),
     Sip2Problem.NOT_SET_UP: lambda d: _(
         "Najpierw ustaw połączenie SIP2 (formularz „System biblioteki (SIP2)” poniżej albo kiosk sip2)."),
+}
+
+# The patron status flags that block (kiosk.domain.library_system.BLOCKING_FLAGS), for the admin.
+FLAG_NAMES = {
+    "charge privileges denied": _l("zakaz wypożyczeń"),
+    "card reported lost": _l("karta zgłoszona jako zgubiona"),
+    "too many items lost": _l("za dużo zgubionych egzemplarzy"),
+    "excessive outstanding fines": _l("za wysokie kary"),
+    "excessive outstanding fees": _l("za wysokie opłaty"),
+    "too many items billed": _l("za dużo egzemplarzy z rachunkiem do zapłaty"),
 }
 
 ON_FAILURE_NAMES = {
@@ -82,7 +92,7 @@ def card_check_facts(report: CardCheckReport) -> list[tuple[str, str]]:
     if "blocked" in facts:
         blocked = _yes_no(facts["blocked"])
         if facts.get("flags"):
-            blocked += f" ({', '.join(facts['flags'])})"
+            blocked += f" ({', '.join(str(FLAG_NAMES.get(flag, flag)) for flag in facts['flags'])})"
         rows.append((_("Zablokowana"), blocked))
     for key, label in (("expiry", _("Ważna do")), ("birth_date", _("Data urodzenia"))):
         if key in facts:

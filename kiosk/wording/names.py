@@ -82,7 +82,7 @@ REFUSAL_NAMES = {
     "expired": _l("karta: wygasła"),
     "blocked": _l("karta: zablokowana"),
     "wrong_pin": _l("karta: zły PIN"),
-    "ils_unavailable": _l("karta: system biblioteki nie odpowiedział"),
+    "ils_unavailable": _l("system biblioteki nie odpowiedział"),
     "not_yet": _l("zasady: jeszcze nie wydajemy"),
     "too_young": _l("zasady: za młody czytelnik"),
     "inactive": _l("zasady: brak wypożyczeń"),

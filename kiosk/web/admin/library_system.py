@@ -33,7 +33,8 @@ def sip2_save(slug: str):
     try:
         form = parse_sip2_settings(values, current_sip2(db.session, library_id))
     except Sip2Refused as refused:
-        return settings_page(library, [describe(problem) for problem in refused.problems], 400)
+        typed = {key: value for key, value in values.items() if key != "password"}  # never sent back
+        return settings_page(library, [describe(problem) for problem in refused.problems], 400, sip2_typed=typed)
     actor, reader_pepper = staff_actor(), pepper()
     write(lambda s: save_sip2_settings(s, library_id, form, pepper=reader_pepper, actor=actor, now=utcnow()))
     flash(_("Zapisano połączenie z systemem biblioteki. Karty są teraz sprawdzane przez SIP2."))

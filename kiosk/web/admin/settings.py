@@ -24,15 +24,29 @@ FIELDS = ("name", "slip_header", "card_check", "card_pattern", "check_digit", "l
           "kiosk_idle_seconds", "desk_printer")
 
 
-def settings_context(library: Library) -> dict:
-    """What the settings page needs besides its fragments (kiosk.web.admin.library_system adds one)."""
+def settings_context(library: Library, sip2_typed: dict | None = None) -> dict:
+    """What the settings page needs besides its fragments (kiosk.web.admin.library_system
+    adds one). The SIP2 form shows what was typed when it was refused, else what is saved."""
+    saved = current_sip2(db.session, library.id)
     return dict(IN_WORDS, library=library, check_digits=sorted(CHECK_DIGITS),
                 card_checks=[k.value for k in CardCheckKind], printers=printer_choices(),
-                sip2=current_sip2(db.session, library.id), encodings=ENCODINGS, on_failure_names=ON_FAILURE_NAMES)
+                sip2=saved, sip2_values=sip2_typed or sip2_form_values(saved), encodings=ENCODINGS,
+                on_failure_names=ON_FAILURE_NAMES)
 
 
-def settings_page(library: Library, errors: list[str] | None = None, status: int = 200):
-    return render_template("admin/settings.html", errors=errors, **settings_context(library)), status
+def sip2_form_values(saved) -> dict:
+    """The SIP2 form's fields as text, from the saved settings (or the defaults)."""
+    if saved is None:
+        return {"port": "6001", "encoding": "utf-8", "timeout": "3", "on_failure": "refuse"}
+    return {"host": saved.host, "port": str(saved.port), "tls": saved.tls, "ca_file": saved.ca_file or "",
+            "login_user": saved.login_user or "", "institution": saved.institution, "location": saved.location or "",
+            "encoding": saved.encoding, "timeout": f"{saved.timeout:g}", "on_failure": saved.on_failure.value,
+            "require_pin": saved.require_pin}
+
+
+def settings_page(library: Library, errors: list[str] | None = None, status: int = 200,
+                  sip2_typed: dict | None = None):
+    return render_template("admin/settings.html", errors=errors, **settings_context(library, sip2_typed)), status
 
 
 @bp.get("/<slug>/settings")
