@@ -66,12 +66,21 @@ class PatronServer(SIP2Server):
         super().__init__(**options)
         self.port = 0
         self.connections = 0  # TCP connections accepted
+        self.open = 0  # of those, still open
         self.requests: list[str] = []  # command ids received, in order
         self.cards_asked: list[set[str]] = []  # per connection: the cards asked about on it
 
     async def _handle_connection(self, stream):
         self.connections += 1
-        await super()._handle_connection(stream)
+        self.open += 1
+        try:
+            await super()._handle_connection(stream)
+        finally:
+            self.open -= 1
+
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed by the client."""
+        return self.open
 
     async def _process_frame(self, stream, state, frame):
         self.requests.append(frame[:2].decode("ascii", "replace"))

@@ -349,3 +349,12 @@ def test_an_unasked_answer_never_answers_the_next_question():
         second = patron_information(settings(peer), "99999999")
     assert first.first("AA") == "11111111" and second.first("AA") == "99999999"
     assert peer.connections == 2
+
+
+def test_new_settings_for_a_server_close_the_old_connection_to_it(server):
+    patron_information(settings(server), ANNA)
+    patron_information(settings(server, timeout=2.5), ANNA)  # say an admin changed the timeout
+    deadline = time.monotonic() + 2
+    while server.open_connections() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.connections == 2 and server.open_connections() == 1

@@ -336,6 +336,10 @@ def patron_information(settings: Sip2Settings, card: str, pin: str | None = None
 
 
 def _keep(connections: OrderedDict[Sip2Settings, _Connection], connection: _Connection) -> None:
+    # Settings changed (a new timeout, a new user): the old connection to the same server
+    # goes now, not when eight others have pushed it out; servers count their sessions.
+    for settings in [s for s in connections if s.address == connection.settings.address]:
+        connections.pop(settings).close()
     connections[connection.settings] = connection  # the most recently used comes last
     while len(connections) > MAX_CACHED:
         connections.popitem(last=False)[1].close()
