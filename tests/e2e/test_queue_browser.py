@@ -152,6 +152,7 @@ def test_no_kiosk_screen_scrolls_in_any_language_and_the_field_is_in_the_middle(
         page.click(f"a.lang[lang='{language}']")
         page.wait_for_selector(f"#screen.idle[lang='{language}']")
         ready(page)
+        page.locator("#card").wait_for(state="visible")  # measured once htmx has settled the swap
         box = page.locator("#card").bounding_box()
         middle = (box["y"] + box["height"] / 2) / size[1]
         if size == PORTRAIT and not 0.3 < middle < 0.7:
