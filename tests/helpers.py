@@ -265,7 +265,7 @@ def kiosk_scan(client, card: str, **extra):
 
 def kiosk_carried(client, asked, field: str, **values):
     """A press on the kiosk screen `asked` (a response) whose form carries the card
-    signed in `field`: "choice" (with platform=...) or "pin_for" (with pin=...)."""
+    sealed in `field`: "choice" (with platform=...) or "pin_for" (with pin=...)."""
     carried = re.search(rf'name="{field}" value="([^"]+)"', asked.get_data(as_text=True))[1]
     return client.post("/kiosk/scan", data={field: carried, "lang": "pl", "csrf_token": token_of(client, "/kiosk/"),
                                             **values}, headers={"HX-Request": "true"})

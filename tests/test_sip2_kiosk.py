@@ -411,3 +411,21 @@ def test_the_rules_page_check_asks_the_library_system_too(app, library, signed_i
     assert "Czytelnik dostałby nowy kod" in said["44000001"]
     assert "Karta jest zablokowana." in said["44000002"]
     assert issued() == 0
+
+
+def test_the_card_travels_sealed_and_a_forged_or_borrowed_note_starts_afresh(app, library, enrolled_kiosk):
+    """The PIN screen's note is encrypted: the card number cannot be read from the page,
+    even decoded; another kiosk's note, or a changed one, only brings the start screen."""
+    import base64
+
+    with sip2_server({"45000001": VALID}) as server:
+        use_sip2(app, library, server.port, require_pin=True)
+        client, _ = enrolled_kiosk(library)
+        other, _ = enrolled_kiosk(library)
+        asked = scan(client, "45000001")
+        note = re.search(r'name="pin_for" value="([^"]+)"', asked.get_data(as_text=True))[1]
+        assert b"45000001" not in base64.urlsafe_b64decode(note + "=" * (-len(note) % 4))
+        borrowed = pin(other, asked, "2468").get_data(as_text=True)
+        forged = kiosk_carried(client, asked, "pin_for", pin="2468", **{"pin_for": note[:-4] + "AAAA"})
+    assert "Oto Twój kod" not in borrowed and "Oto Twój kod" not in forged.get_data(as_text=True)
+    assert issued() == 0

@@ -35,15 +35,16 @@ def read_or_create(path: Path, nbytes: int = 32) -> str:
 
 # -- a secret the app must send on (the SIP2 login password) -------------------------
 
-def _fernet(pepper: str):
+def _fernet(secret: str, purpose: str = "sip2 password"):
+    """A Fernet key of its own for each purpose, derived from one of the instance's secrets."""
     import base64
 
     from cryptography.fernet import Fernet
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kodomat sip2 password").derive(
-        pepper.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"kodomat {purpose}".encode()).derive(
+        secret.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -60,4 +61,26 @@ def unseal(pepper: str, sealed: str) -> str | None:
     try:
         return _fernet(pepper).decrypt(sealed.encode()).decode()
     except InvalidToken:
+        return None
+
+
+# -- a short-lived sealed note the browser carries (a kiosk screen's card) -----------
+
+def seal_note(secret: str, purpose: str, note: dict) -> str:
+    """The note encrypted and authenticated, with its moment: the browser carries it
+    and cannot read it (a card number in a kiosk page's form is nobody's to read)."""
+    import json
+
+    return _fernet(secret, purpose).encrypt(json.dumps(note).encode()).decode()
+
+
+def open_note(secret: str, purpose: str, sealed: str, max_age: int) -> dict | None:
+    """The note, if it was sealed for this purpose at most max_age seconds ago."""
+    import json
+
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return json.loads(_fernet(secret, purpose).decrypt(sealed.encode(), ttl=max_age))
+    except (InvalidToken, ValueError, TypeError):
         return None

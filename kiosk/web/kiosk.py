@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
@@ -21,6 +21,7 @@ from kiosk.domain.kiosks import (enrolled_kiosk, kiosk_for_link, pause_scan, pau
 from kiosk.domain.library_system import ask_before_issuing, sip2_check_for
 from kiosk.storage.database import DatabaseBusy, is_busy
 from kiosk.storage.models import Kiosk
+from kiosk.storage.secrets import open_note, seal_note
 from kiosk.web.fragments import is_fragment_request, render_part
 from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS
@@ -39,21 +40,16 @@ CHOICE_SECONDS = 20
 PIN_SECONDS = 60
 
 
-def _choice_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-platform-choice")
+def _seal(purpose: str, note: dict) -> str:
+    """A screen's card, sealed for the browser to carry back: encrypted, so the card
+    number is not in the page for anyone to read, and good for a short while."""
+    return seal_note(current_app.config["SECRET_KEY"], f"kiosk {purpose}", note)
 
 
-def _pin_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kiosk-pin")
-
-
-def _signed(signer: URLSafeTimedSerializer, field: str, seconds: int, kiosk_id: int) -> dict | None:
-    """The card a screen carried, if it came back in time to the kiosk that signed it."""
-    try:
-        carried = signer.loads(request.form[field], max_age=seconds)
-        return carried if carried["kiosk"] == kiosk_id else None
-    except (BadSignature, KeyError, TypeError):
-        return None
+def _carried(purpose: str, seconds: int, kiosk_id: int) -> dict | None:
+    """The card a screen carried, if it came back in time to the kiosk that sealed it."""
+    note = open_note(current_app.config["SECRET_KEY"], f"kiosk {purpose}", request.form.get(purpose, ""), seconds)
+    return note if note is not None and note.get("kiosk") == kiosk_id else None
 
 
 def _cookie_signer() -> URLSafeSerializer:
@@ -144,14 +140,14 @@ def scan():
     platform, pin, pin_checked = None, None, False
     if request.form.get("choice"):
         # A platform touched: the card comes signed from the choice screen, briefly.
-        chosen = _signed(_choice_signer(), "choice", CHOICE_SECONDS, kiosk_id)
+        chosen = _carried("choice", CHOICE_SECONDS, kiosk_id)
         if chosen is None:
             return _idle(kiosk, notice=True)
         card, by_scanner, platform = chosen["card"], bool(chosen["scan"]), request.form.get("platform") or None
         pin_checked = bool(chosen.get("pin"))
     elif request.form.get("pin_for"):
         # The PIN typed: the card comes signed from the PIN screen.
-        asked = _signed(_pin_signer(), "pin_for", PIN_SECONDS, kiosk_id)
+        asked = _carried("pin_for", PIN_SECONDS, kiosk_id)
         if asked is None:
             return _idle(kiosk, notice=True)
         card, by_scanner, pin = asked["card"], bool(asked["scan"]), request.form.get("pin", "")[:64]
@@ -161,7 +157,7 @@ def scan():
             # A paused kiosk asks nothing of the library system, nor for a PIN.
             scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
         elif pin is None and not pin_checked and _pin_required(kiosk) and _looks_like_a_card(kiosk, card):
-            pin_for = _pin_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id})
+            pin_for = _seal("pin_for", {"card": card, "scan": by_scanner, "kiosk": kiosk_id})
             return _screen("kiosk/_pin.html", kiosk=kiosk, pin_for=pin_for, typed=masked(card),
                            idle_seconds=min(PIN_SECONDS, kiosk.library.kiosk_idle_seconds * 2))
         else:
@@ -175,8 +171,8 @@ def scan():
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
 
     if scanned.choices:
-        choice = _choice_signer().dumps({"card": card, "scan": by_scanner, "kiosk": kiosk_id,
-                                         "pin": pin_checked or scanned.pin_checked})
+        choice = _seal("choice", {"card": card, "scan": by_scanner, "kiosk": kiosk_id,
+                                  "pin": pin_checked or scanned.pin_checked})
         return _screen("kiosk/_choose.html", kiosk=kiosk, choices=scanned.choices, choice=choice,
                        idle_seconds=min(CHOICE_SECONDS, kiosk.library.kiosk_idle_seconds))
     result = scanned.result
