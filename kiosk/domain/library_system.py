@@ -117,7 +117,7 @@ def verdict_of(answer: PatronAnswer, pin: str | None, today: date) -> CardAnswer
                if answer.patron_status[position:position + 1].upper() == "Y"]
     said = {"valid": answer.valid_patron, "pin": answer.valid_password, "blocked": bool(blocked),
             "flags": blocked, "expiry": expiry.isoformat() if expiry else None,
-            "debt": f"{debt / 100:.2f}" if debt is not None else None,
+            "debt": in_zloty(debt),
             "birth_date": birth.isoformat() if birth else None}
     known = frozenset(fact for fact, value in ((Fact.BIRTH_DATE, birth), (Fact.DEBT, debt)) if value is not None)
     facts = ReaderFacts(known=known, birth_date=birth, debt_grosze=debt)
@@ -153,6 +153,11 @@ def sip_date(value: str | None) -> date | None:
     except ValueError:
         log.warning("a date field from the library system is not a date; ignored")
         return None
+
+
+def in_zloty(grosze: int | None) -> str | None:
+    """An amount as the check reports it: "12.50"."""
+    return None if grosze is None else f"{grosze / 100:.2f}"
 
 
 _AMOUNT = re.compile(r"\d+(?:\.\d{1,2})?")
@@ -211,7 +216,7 @@ def check_card_now(session: Session, library: Library, card: str, *, pin: str | 
     facts = {} if record is None else {
         "valid": True, "blocked": record.blocked,
         "expiry": record.expires_on.isoformat() if record.expires_on else None,
-        "debt": f"{record.debt_grosze / 100:.2f}" if record.debt_grosze is not None else None,
+        "debt": in_zloty(record.debt_grosze),
         "birth_date": record.birth_date.isoformat() if record.birth_date else None}
     if answer is not None:
         facts["library_system"] = answer.said.get("error")

@@ -2,9 +2,12 @@
 check, and the names of what a library system may say about a card."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from kiosk.domain.clock import format_date
 from kiosk.domain.library_system import CardCheckReport
 from kiosk.domain.sip2_settings import ENCODINGS, OnFailure, Sip2Problem
 
@@ -98,15 +101,13 @@ def card_check_facts(report: CardCheckReport) -> list[tuple[str, str]]:
         if key in facts:
             rows.append((label, _day(facts[key])))
     if "debt" in facts:
-        rows.append((_("Zadłużenie"), f"{facts['debt'].replace('.', ',')} zł" if facts["debt"] else "—"))
+        rows.append((_("Zadłużenie"), _("%(amount)s zł", amount=facts["debt"].replace(".", ",")) if facts["debt"]
+                     else "—"))
     return rows
 
 
 def _day(iso: str | None) -> str:
-    if not iso:
-        return "—"
-    year, month, day = iso.split("-")
-    return f"{day}.{month}.{year}"
+    return format_date(date.fromisoformat(iso)) if iso else "—"
 
 
 def describe_card_check(report: CardCheckReport) -> str:
