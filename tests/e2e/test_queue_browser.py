@@ -152,8 +152,13 @@ def test_no_kiosk_screen_scrolls_in_any_language_and_the_field_is_in_the_middle(
         page.click(f"a.lang[lang='{language}']")
         page.wait_for_selector(f"#screen.idle[lang='{language}']")
         ready(page)
-        page.locator("#card").wait_for(state="visible")  # measured once htmx has settled the swap
-        box = page.locator("#card").bounding_box()
+        # Measured in one step inside the page, on the field that is there: under load a
+        # swap could replace the element between a wait and a separate measurement.
+        box = page.wait_for_function("""() => {
+            const field = document.querySelector('#screen.idle #card');
+            const box = field && field.getBoundingClientRect();
+            return box && box.height ? {y: box.y, height: box.height} : null;
+        }""").json_value()
         middle = (box["y"] + box["height"] / 2) / size[1]
         if size == PORTRAIT and not 0.3 < middle < 0.7:
             failures.append((language, "card field at", round(middle, 2)))
