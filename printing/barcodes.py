@@ -2,6 +2,8 @@
 (PDF), characters (screen SVG) or printer commands."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import barcode
 import segno
 
@@ -17,8 +19,10 @@ def qr_matrix(value: str) -> list[list[bool]]:
     return [[bool(cell) for cell in row] for row in qr.matrix]
 
 
+@lru_cache(maxsize=64)
 def qr_svg(value: str, scale: int = 6) -> str:
-    """An inline SVG of the QR code for the on-screen slip."""
+    """An inline SVG of the QR code for the on-screen slip. A kiosk shows the same
+    few activation URLs all day: each is drawn once per process."""
     return segno.make(value, error="m", micro=False).svg_inline(scale=scale, border=2)
 
 

@@ -242,7 +242,7 @@ def test_a_failing_transaction_loses_no_code(app, monkeypatch):
     def broken_log(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(kiosk.domain.issuing, "record_event", broken_log)
+    monkeypatch.setattr(kiosk.domain.issuing, "insert_event", broken_log)
     try:
         issue(app, "1401", warsaw(2020, 1, 5, 9))
     except RuntimeError:

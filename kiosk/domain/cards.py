@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import re2
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.eligibility import ReaderFacts
@@ -149,10 +149,21 @@ def check_format(card: str, pattern: str | None, check_digit: str | None) -> Car
     return None
 
 
+_CARD_RECORD = select(CardRecord.expires_on, CardRecord.blocked, CardRecord.birth_date, CardRecord.last_loan,
+                      CardRecord.debt_grosze).where(CardRecord.library_id == bindparam("library_id"),
+                                                    CardRecord.reader_key == bindparam("key"))
+
+
+def card_record(session: Session, library_id: int, key: str):
+    """The card register's row for a reader (its expiry, block and facts), or None."""
+    return session.connection().execute(_CARD_RECORD, {"library_id": library_id, "key": key}).first()
+
+
 def check_registry(session: Session, library_id: int, key: str, today: date) -> CardRefusal | None:
-    record = session.scalar(
-        select(CardRecord).where(CardRecord.library_id == library_id, CardRecord.reader_key == key)
-    )
+    return registry_refusal(card_record(session, library_id, key), today)
+
+
+def registry_refusal(record, today: date) -> CardRefusal | None:
     if record is None:
         return CardRefusal.UNKNOWN
     if record.blocked:
@@ -175,11 +186,20 @@ class CardAnswer:
     fallback: bool = False  # no answer: the imported card register decides
 
 
+_UNREAD = object()
+
+
 def check_card(session: Session, library: Library, raw_card: str, pepper: str, today: date,
-               answer: CardAnswer | None = None) -> CardVerdict:
+               answer: CardAnswer | None = None, record=_UNREAD) -> CardVerdict:
     """Normalise the card and run the library's checks: format always, then the
-    registry where the library keeps one, or the library system's answer."""
+    registry where the library keeps one, or the library system's answer. A
+    caller that has read the card's register row already passes it as `record`."""
     card = normalise_card(raw_card)
+
+    def from_register() -> CardRefusal | None:
+        found = card_record(session, library.id, reader_key(pepper, card)) if record is _UNREAD else record
+        return registry_refusal(found, today)
+
     refusal = check_format(card, library.card_pattern, library.card_check_digit)
     if refusal is None and library.card_check == CardCheckKind.SIP2:
         if answer is None:
@@ -189,7 +209,7 @@ def check_card(session: Session, library: Library, raw_card: str, pepper: str, t
             return CardVerdict(card=card, refusal=CardRefusal.ILS_UNAVAILABLE)
         refusal = answer.refusal
         if answer.fallback:
-            refusal = check_registry(session, library.id, reader_key(pepper, card), today)
+            refusal = from_register()
     elif refusal is None and library.card_check == CardCheckKind.REGISTRY:
-        refusal = check_registry(session, library.id, reader_key(pepper, card), today)
+        refusal = from_register()
     return CardVerdict(card=card, refusal=refusal)

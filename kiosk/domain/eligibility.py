@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.clock import add_months, local_day
@@ -75,11 +75,14 @@ _FACT_NAMES = {fact.value for fact in Fact}
 
 
 def facts_from_register(session: Session, library: Library, key: str) -> ReaderFacts:
-    """The facts the library's last card register import gave for this reader: a
-    fact whose column the register had is known (a blank debt is no debt, a blank
-    last loan is no loan yet); a reader not in the register has no facts."""
-    record = session.scalar(select(CardRecord).where(CardRecord.library_id == library.id,
-                                                     CardRecord.reader_key == key))
+    """The facts the library's last card register import gave for this reader."""
+    return facts_of_record(library, session.scalar(select(CardRecord).where(CardRecord.library_id == library.id,
+                                                                            CardRecord.reader_key == key)))
+
+
+def facts_of_record(library: Library, record) -> ReaderFacts:
+    """A fact whose column the register had is known (a blank debt is no debt, a
+    blank last loan is no loan yet); a reader not in the register has no facts."""
     if record is None or not library.register_facts:
         return ReaderFacts()
     known = frozenset(Fact(name) for name in library.register_facts.split(",") if name in _FACT_NAMES)
@@ -113,21 +116,27 @@ class Opening:
 
 def opening(session: Session, library: Library, platform_id: int, rules: Rules, now: datetime) -> Opening:
     today = local_day(now, library.timezone)
-    rows = session.execute(
-        select(Pool.id, Pool.valid_from, Pool.valid_until, Pool.code_count)
+    pools = session.execute(
+        select(Pool.id, Pool.valid_from, Pool.valid_until, Pool.code_count, Pool.imported_at)
         .where(Pool.library_id == library.id, Pool.platform_id == platform_id, Pool.valid_until >= today)
         .order_by(Pool.valid_from, Pool.id)
     ).all()
-    if not rows:
-        return Opening(None, None)
-    closed = (closed_days(session, library.id, since=today - LONGEST_CLOSURE * 2) if rules.counts_working_days
-              else frozenset())
+    closed = (closed_days(session, library.id, since=today - LONGEST_CLOSURE * 2)
+              if pools and rules.counts_working_days else frozenset())
+    return opening_of(pools, closed, library, rules, now)
+
+
+def opening_of(pools, closed: frozenset[date], library: Library, rules: Rules, now: datetime) -> Opening:
+    """The open and the next window of these pools (id, valid_from, valid_until,
+    code_count, imported_at; those not over yet, by valid_from). A window's pools
+    are listed oldest import first: the order their codes are handed out in."""
     windows: dict[tuple[date, date], list] = {}
-    for pool_id, start, end, count in rows:
-        windows.setdefault((start, end), []).append((pool_id, count))
+    for pool in pools:
+        windows.setdefault((pool.valid_from, pool.valid_until), []).append(pool)
     released, upcoming = None, None
-    for (start, end), pools in windows.items():
-        window = Window(start, end, tuple(p for p, _ in pools), sum(c for _, c in pools),
+    for (start, end), found in windows.items():
+        found = sorted(found, key=lambda pool: (pool.imported_at, pool.id))
+        window = Window(start, end, tuple(pool.id for pool in found), sum(pool.code_count for pool in found),
                         release_moment(rules, start, closed, library.timezone))
         if window.released_at <= now:
             released = window  # the latest released window wins (an early release)
@@ -149,9 +158,74 @@ def birthday(born: date, age: int) -> date:
     return born.replace(year=year)
 
 
+@dataclass(frozen=True)
+class PastIssuance:
+    id: int
+    platform_id: int
+    window_start: date
+    window_end: date
+    live: bool  # not withdrawn
+    issued_at: datetime
+    print_count: int
+    code: str
+    activated: bool  # on an imported list of activated codes
+
+
+@dataclass(frozen=True)
+class ReaderHistory:
+    """Every code the reader ever had of one library. One read answers all the
+    questions issuing asks of it: the live code of this window, whether the
+    reader is new, another platform's code this month, codes never activated."""
+
+    issuances: tuple[PastIssuance, ...]
+
+    @property
+    def first_timer(self) -> bool:
+        return not self.issuances  # no code of this library ever, on any platform
+
+    def live(self, platform_id: int, window: Window | None, today: date) -> PastIssuance | None:
+        """The live code of the open window (or, with none open, of today)."""
+        for past in self.issuances:
+            if past.live and past.platform_id == platform_id and (
+                    past.window_start == window.start if window is not None
+                    else past.window_start <= today <= past.window_end):
+                return past
+        return None
+
+    def this_month(self, day: date, other_than: int | None = None) -> PastIssuance | None:
+        """The newest live code whose window starts in `day`'s calendar month:
+        "this month's code" whatever the shape of a platform's windows."""
+        first = day.replace(day=1)
+        found = [past for past in self.issuances if past.live and past.platform_id != other_than
+                 and first <= past.window_start < add_months(first, 1)]
+        return max(found, key=lambda past: past.issued_at) if found else None
+
+
+_HISTORY = (select(Issuance.id, Issuance.platform_id, Issuance.window_start, Issuance.window_end,
+                   Issuance.voided_at, Issuance.issued_at, Issuance.print_count, Code.value,
+                   Code.activation_marked_at)
+            .join(Code, Issuance.code_id == Code.id)
+            .where(Issuance.library_id == bindparam("library_id"), Issuance.reader_key == bindparam("key")))
+
+
+def reader_history(session: Session, library_id: int, key: str) -> ReaderHistory:
+    rows = session.connection().execute(_HISTORY, {"library_id": library_id, "key": key})
+    return ReaderHistory(tuple(
+        PastIssuance(id=row[0], platform_id=row[1], window_start=row[2], window_end=row[3], live=row[4] is None,
+                     issued_at=row[5], print_count=row[6], code=row[7], activated=row[8] is not None)
+        for row in rows))
+
+
 def reader_verdict(session: Session, *, rules: Rules, library: Library, platform: Platform, key: str,
-                   window: Window, today: date, facts: ReaderFacts) -> Ineligible | None:
+                   window: Window, today: date, facts: ReaderFacts,
+                   history: ReaderHistory | None = None) -> Ineligible | None:
     """The first rule the reader does not meet, or None."""
+    return facts_verdict(rules, facts, today) or history_verdict(
+        session, rules, library, platform, history or reader_history(session, library.id, key), window, today)
+
+
+def facts_verdict(rules: Rules, facts: ReaderFacts, today: date) -> Ineligible | None:
+    """Age, loans and debt: what the reader's facts say, whoever else is issuing."""
     if rules.min_age is not None:
         if Fact.BIRTH_DATE not in facts.known or facts.birth_date is None:
             return Ineligible(Ineligibility.NO_DATA, missing=Fact.BIRTH_DATE)
@@ -168,75 +242,67 @@ def reader_verdict(session: Session, *, rules: Rules, library: Library, platform
             return Ineligible(Ineligibility.NO_DATA, missing=Fact.DEBT)
         if (facts.debt_grosze or 0) > rules.max_debt_grosze:
             return Ineligible(Ineligibility.DEBT, limit=rules.max_debt_grosze)
-    if rules.non_activation_wait is not None:
-        verdict = _activation_verdict(session, library, key, window, today, rules.non_activation_wait)
-        if verdict is not None:
-            return verdict
-    if rules.platforms_rule is not PlatformsRule.INDEPENDENT:
-        return _platform_verdict(session, rules, library, platform, key, window, today)
     return None
 
 
-def _activation_verdict(session: Session, library: Library, key: str, window: Window, today: date,
+def history_verdict(session: Session, rules: Rules, library: Library, platform: Platform, history: ReaderHistory,
+                    window: Window, today: date) -> Ineligible | None:
+    """The rules about the reader's earlier codes: read under the write lock, as
+    another kiosk may be handing this reader a code right now."""
+    if rules.non_activation_wait is not None:
+        verdict = _activation_verdict(session, library, history, window, today, rules.non_activation_wait)
+        if verdict is not None:
+            return verdict
+    if rules.platforms_rule is not PlatformsRule.INDEPENDENT:
+        return _platform_verdict(session, rules, platform, history, window, today)
+    return None
+
+
+def _activation_verdict(session: Session, library: Library, history: ReaderHistory, window: Window, today: date,
                         months: int) -> Ineligible | None:
     """A code of a finished window that was never activated keeps the reader
     waiting `months` whole months after that window: eligible again on the first
     day of the month after them. Whether it was activated is known only once the
     platform's list was imported after the window ended."""
     horizon = add_months(window.start.replace(day=1), -(months + 1))
-    unactivated = session.execute(
-        select(Issuance.platform_id, Issuance.window_end)
-        .join(Code, Issuance.code_id == Code.id)
-        .where(Issuance.library_id == library.id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               # Finished: a code may still be activated on its window's last day,
-               # so on an early release that window is not judged yet.
-               Issuance.window_end < window.start, Issuance.window_end < today, Issuance.window_end >= horizon,
-               Code.activation_marked_at.is_(None))
-        .order_by(Issuance.window_end.desc())
-    ).all()
+    # Finished: a code may still be activated on its window's last day, so on an
+    # early release that window is not judged yet.
+    unactivated = sorted((past for past in history.issuances
+                          if past.live and not past.activated and past.window_end < window.start
+                          and past.window_end < today and past.window_end >= horizon),
+                         key=lambda past: past.window_end, reverse=True)
     unknown = False
-    for platform_id, window_end in unactivated:
-        eligible_from = add_months(window_end.replace(day=1), months + 1)
+    for past in unactivated:
+        eligible_from = add_months(past.window_end.replace(day=1), months + 1)
         if eligible_from <= window.start:
             continue
         reported = session.scalar(select(exists().where(
-            ActivationImport.library_id == library.id, ActivationImport.platform_id == platform_id,
-            ActivationImport.as_of > window_end)))
+            ActivationImport.library_id == library.id, ActivationImport.platform_id == past.platform_id,
+            ActivationImport.as_of > past.window_end)))
         if reported:
             return Ineligible(Ineligibility.NOT_ACTIVATED, eligible_from=eligible_from)
         unknown = True
     return Ineligible(Ineligibility.NO_DATA, missing=Fact.ACTIVATIONS) if unknown else None
 
 
-def _platform_verdict(session: Session, rules: Rules, library: Library, platform: Platform, key: str,
-                      window: Window, today: date) -> Ineligible | None:
+def _platform_verdict(session: Session, rules: Rules, platform: Platform, history: ReaderHistory, window: Window,
+                      today: date) -> Ineligible | None:
     """Another platform's code of this month (its window starts in the month this
     window starts in): refused under "one a month"; under "priority" only until the
     priority day."""
-    other = session.execute(
-        select(Platform.slug, Platform.name)
-        .join(Issuance, Issuance.platform_id == Platform.id)
-        .where(Issuance.library_id == library.id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               Issuance.platform_id != platform.id, *same_month(window.start))
-        .limit(1)).first()
+    other = history.this_month(window.start, other_than=platform.id)
     if other is None:
         return None
+    slug, name = session.execute(select(Platform.slug, Platform.name).where(Platform.id == other.platform_id)).one()
     if rules.platforms_rule is PlatformsRule.ONE_PER_MONTH:
-        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other.slug, platform_name=other.name)
+        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=slug, platform_name=name)
     until = day_of_window(window.start, rules.priority_until_day) or window.end + timedelta(days=1)
     if today < until:
-        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=other.slug, platform_name=other.name,
-                          eligible_from=until)
+        return Ineligible(Ineligibility.OTHER_PLATFORM, platform=slug, platform_name=name, eligible_from=until)
     return None
 
 
 # -- the first-timer reserve -----------------------------------------------------------
-
-def is_first_timer(session: Session, library_id: int, key: str) -> bool:
-    """No code of this library ever, on any platform."""
-    return not session.scalar(select(exists().where(Issuance.library_id == library_id,
-                                                    Issuance.reader_key == key)))
-
 
 def reserve_until(rules: Rules, window: Window) -> date | None:
     """The day the reserve is released (None: no reserve)."""
@@ -270,23 +336,19 @@ def reserve_verdict(session: Session, rules: Rules, window: Window, library_id: 
     return None
 
 
+_LOCK_POOLS = (select(Pool.id).where(Pool.id.in_(bindparam("pool_ids", expanding=True))).order_by(Pool.id)
+               .with_for_update())
+
+
 def lock_window(session: Session, window: Window) -> None:
     """Issuers of one window queue here while a reserve is in force (PostgreSQL;
-    SQLite's write transactions queue anyway)."""
-    session.execute(select(Pool.id).where(Pool.id.in_(window.pool_ids)).order_by(Pool.id).with_for_update())
-
-
-def same_month(day: date) -> tuple:
-    """Issuances whose window starts in `day`'s calendar month: "this month's code"
-    whatever the shape of a platform's windows."""
-    first = day.replace(day=1)
-    return Issuance.window_start >= first, Issuance.window_start < add_months(first, 1)
+    SQLite's writers hold its one write lock anyway)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_POOLS, {"pool_ids": list(window.pool_ids)})
 
 
 def platform_held(session: Session, library_id: int, key: str, month: date) -> str | None:
     """The platform of the reader's live code of that month, if any (the slug)."""
-    return session.scalar(
-        select(Platform.slug).join(Issuance, Issuance.platform_id == Platform.id)
-        .where(Issuance.library_id == library_id, Issuance.reader_key == key, Issuance.voided_at.is_(None),
-               *same_month(month))
-        .order_by(Issuance.issued_at.desc()).limit(1))
+    held = reader_history(session, library_id, key).this_month(month)
+    return None if held is None else session.scalar(select(Platform.slug).where(Platform.id == held.platform_id))

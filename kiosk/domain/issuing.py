@@ -2,11 +2,17 @@
 CLI) calls, so the rules live in one place.
 
 The functions here never commit: callers run them in the one unit of work,
-kiosk.storage.database.run_in_transaction.
+kiosk.storage.database.run_in_transaction (with late_lock=True: issuing takes the
+lock itself).
+
+The path is kept near the storage floor (issue 13): settings come from the
+process's snapshot (kiosk.domain.snapshot), the reader's whole history is one
+read, the claim is one statement, and the rows are written with plain INSERTs.
 
 Safety under concurrency:
-- SQLite: a write transaction starts with BEGIN IMMEDIATE (kiosk.storage.database),
-  so issuers run one at a time.
+- SQLite: what no other issuer changes (the card register, the reader's facts) is
+  read first; then take_write_lock begins IMMEDIATE, so the reader's codes, the
+  rules about them and the claim are read and written by one issuer at a time.
 - PostgreSQL: the free code is taken with FOR UPDATE SKIP LOCKED, so two issuers
   never take the same code, and the unique index on live issuances stops a reader
   served twice at once: the loser rolls back (its code stays free) and retries,
@@ -18,24 +24,23 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
-from kiosk.domain.cards import CardAnswer, CardRefusal, check_card
+from kiosk.domain.cards import CardAnswer, CardRefusal, card_record, check_card, check_format
 from kiosk.domain.clock import local_day
-from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.consortium import service_end as consortium_service_end
-from kiosk.domain.eligibility import (Ineligibility, Ineligible, ReaderFacts, Window, facts_from_register,
-                                      is_first_timer, lock_window, opening, reader_verdict, reserve_in_force,
-                                      reserve_verdict)
-from kiosk.domain.readers import reader_key
+from kiosk.domain.eligibility import (Ineligibility, Ineligible, Opening, ReaderFacts, facts_of_record,
+                                      facts_verdict, history_verdict, lock_window, opening_of, reader_history,
+                                      reserve_in_force, reserve_verdict)
+from kiosk.domain.events import EventKind, insert_event, record_event
+from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, count_print, refusal_for
-from kiosk.domain.rules import rules_for
-from kiosk.storage.database import lock_for_transaction
-from kiosk.storage.models import Channel, Code, CodeStatus, Issuance, Library, Platform, Pool
-
+from kiosk.domain.rules import Rules
+from kiosk.domain.snapshot import LibraryView, PlatformView, Snapshot, snapshot
+from kiosk.storage.database import lock_for_transaction, take_write_lock
+from kiosk.storage.models import CardCheckKind, Channel, Code, CodeStatus, Issuance, Library, Pool
 
 class Outcome(enum.StrEnum):
     ISSUED = "issued"
@@ -110,6 +115,57 @@ class UnknownLibrary(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class IssuePlan:
+    """What issuing reads before it takes the write lock: nothing here changes
+    while other kiosks issue (settings, the card register, the reader's facts)."""
+
+    library: LibraryView
+    platform: PlatformView
+    card: str  # normalised
+    key: str | None  # the reader key, for an accepted card
+    refusal: CardRefusal | None
+    service_ended: bool
+    rules: Rules
+    open_now: Opening
+    facts_refusal: Ineligible | None  # age, loans, debt: applied after the reprint check
+    today: date
+    base: dict
+
+
+def plan_issue(session: Session, snap: Snapshot, *, library_slug: str, card_number: str, now: datetime,
+               pepper: str, platform_slug: str = "legimi", answer: CardAnswer | None = None) -> IssuePlan:
+    """The reads of an issue that need no lock (kiosk.storage.database.take_write_lock)."""
+    library, platform = snap.libraries.get(library_slug), snap.platforms.get(platform_slug)
+    if library is None or platform is None:
+        raise UnknownLibrary(library_slug if library is None else platform_slug)
+    today = local_day(now, library.timezone)
+    rules = snap.rules_for(library.id)
+    card = normalise_card(card_number)
+    fallback = answer is not None and answer.fallback
+    record = None
+    wants_record = check_format(card, library.card_pattern, library.card_check_digit) is None and (
+        library.card_check == CardCheckKind.REGISTRY or fallback or rules.needs_reader_facts)
+    if wants_record:
+        record = card_record(session, library.id, reader_key(pepper, card))  # the check and the facts: one read
+    verdict = check_card(session, library, card_number, pepper, today, answer,
+                         **({"record": record} if wants_record else {}))
+    pools = snap.pools_of(library.id, platform.id, today)
+    closed = snap.closed.get(library.id, frozenset()) if rules.counts_working_days else frozenset()
+    facts = ReaderFacts()
+    if verdict.accepted and rules.needs_reader_facts:
+        # What the library system said, and the card register for what it did not (the
+        # last loan, which SIP2 does not carry).
+        register = facts_of_record(library, record)
+        facts = register if answer is None or fallback else answer.facts.or_else(register)
+    return IssuePlan(
+        library=library, platform=platform, card=verdict.card, refusal=verdict.refusal,
+        key=reader_key(pepper, verdict.card) if verdict.accepted else None,
+        service_ended=snap.service_end is not None and today > snap.service_end, rules=rules,
+        open_now=opening_of(pools, closed, library, rules, now), facts_refusal=facts_verdict(rules, facts, today),
+        today=today, base=dict(library=library.slug, platform=platform.slug, service_end=snap.service_end))
+
+
 def issue_code(
     session: Session,
     *,
@@ -123,127 +179,101 @@ def issue_code(
     note: str | None = None,
     show_reprint: bool = True,
     answer: CardAnswer | None = None,
+    snap: Snapshot | None = None,
 ) -> IssueResult:
     """Hand the reader this window's code: a new one, the one they already have,
     or a refusal that says why (the card, the pool, the library's rules).
 
     For a library that checks cards over SIP2, `answer` is what its system said,
-    asked before this transaction opened (kiosk.domain.library_system)."""
-    library = session.scalar(select(Library).where(Library.slug == library_slug))
-    platform = session.scalar(select(Platform).where(Platform.slug == platform_slug))
-    if library is None or platform is None:
-        raise UnknownLibrary(library_slug if library is None else platform_slug)
-    today = local_day(now, library.timezone)
-    service_end = consortium_service_end(session)
-    base = dict(library=library.slug, platform=platform.slug, service_end=service_end)
+    asked before this transaction opened (kiosk.domain.library_system). `snap` is
+    the settings a caller read this request already (kiosk.domain.snapshot)."""
+    plan = plan_issue(session, snap or snapshot(session), library_slug=library_slug, card_number=card_number,
+                      now=now, pepper=pepper, platform_slug=platform_slug, answer=answer)
+    return carry_out(session, plan, channel=channel, actor=actor, now=now, note=note, show_reprint=show_reprint)
 
-    verdict = check_card(session, library, card_number, pepper, today, answer)
-    if not verdict.accepted:
-        record_event(session, kind=EventKind.CARD_REFUSED, actor=actor, library_id=library.id,
-                     now=now, reason=verdict.refusal, channel=channel)
-        return IssueResult(Outcome.CARD_REFUSED, reason=verdict.refusal, **base)
-    key = reader_key(pepper, verdict.card)
-    if service_end is not None and today > service_end:
+
+def carry_out(session: Session, plan: IssuePlan, *, channel: Channel, actor: Actor, now: datetime,
+              note: str | None = None, show_reprint: bool = True) -> IssueResult:
+    """The part of an issue that must see every other issuer's commit, under the
+    write lock: the reader's codes, the rules about them, the claim, the records."""
+    take_write_lock(session)
+    library, platform, rules, base, today = plan.library, plan.platform, plan.rules, plan.base, plan.today
+    if plan.refusal is not None:
+        insert_event(session, kind=EventKind.CARD_REFUSED, actor=actor, library_id=library.id,
+                     now=now, reason=plan.refusal, channel=channel)
+        return IssueResult(Outcome.CARD_REFUSED, reason=plan.refusal, **base)
+    if plan.service_ended:
         # Nothing after the service end, not even a reprint: no code can be activated.
         return _refuse(session, Outcome.SERVICE_ENDED, library, actor, channel, now, base, None)
-
-    rules = rules_for(session, library.id)
     if rules.needs_reader_lock:
         # One reader at two kiosks choosing two platforms: one after the other.
-        lock_for_transaction(session, f"reader:{library.id}:{key}")
-    open_now = opening(session, library, platform.id, rules, now)
-    window = open_now.window
-    existing = _live_issuance(session, library, platform, key, window, today)
+        lock_for_transaction(session, f"reader:{library.id}:{plan.key}")
+    window, upcoming = plan.open_now.window, plan.open_now.upcoming
+    history = reader_history(session, library.id, plan.key)
+    existing = history.live(platform.id, window, today)
     if existing is not None:
-        issuance, value = existing
         if not show_reprint:
-            record_event(session, kind=EventKind.REPRINT_WITHHELD, actor=actor, library_id=library.id, now=now,
-                         issuance_id=issuance.id, channel=channel)
+            insert_event(session, kind=EventKind.REPRINT_WITHHELD, actor=actor, library_id=library.id, now=now,
+                         issuance_id=existing.id, channel=channel)
             return IssueResult(Outcome.REPRINT_WITHHELD, **base)
-        count = count_print(session, issuance.id, library.id, actor, channel, now)
-        return IssueResult(Outcome.REPRINT, code=value, valid_from=issuance.window_start,
-                           valid_until=issuance.window_end, issuance_id=issuance.id,
-                           issued_at=issuance.issued_at, print_count=count, **base)
+        count = count_print(session, existing.id, library.id, actor, channel, now)
+        return IssueResult(Outcome.REPRINT, code=existing.code, valid_from=existing.window_start,
+                           valid_until=existing.window_end, issuance_id=existing.id,
+                           issued_at=existing.issued_at, print_count=count, **base)
 
-    upcoming = open_now.upcoming
     next_from = upcoming.released_at.date() if upcoming else None
     if window is None:
-        if open_now.not_yet(today):
+        if plan.open_now.not_yet(today):
             return _not_eligible(session, Ineligible(Ineligibility.NOT_YET, next_release=upcoming.released_at,
-                                                          window_start=upcoming.start),
+                                                     window_start=upcoming.start),
                                  library, actor, channel, now, base)
         return _refuse(session, Outcome.NO_POOL, library, actor, channel, now, base, next_from)
 
-    ineligible = reader_verdict(session, rules=rules, library=library, platform=platform, key=key,
-                                window=window, today=today,
-                                facts=_reader_facts(session, library, key, answer) if rules.needs_reader_facts
-                                else ReaderFacts())
+    ineligible = plan.facts_refusal or history_verdict(session, rules, library, platform, history, window, today)
     if ineligible is not None:
         return _not_eligible(session, ineligible, library, actor, channel, now, base)
-    first_timer = is_first_timer(session, library.id, key)
     if reserve_in_force(rules, window, today):
         lock_window(session, window)
-        held = None if first_timer else reserve_verdict(session, rules, window, library.id)
+        held = None if history.first_timer else reserve_verdict(session, rules, window, library.id)
         if held is not None:
             return _not_eligible(session, held, library, actor, channel, now, base)
 
-    # Oldest-imported pool first; SKIP LOCKED lets parallel issuers take other codes.
-    picked = _take_free_code(session, list(window.pool_ids))
+    picked = claim_code(session, window.pool_ids)
     if picked is None:
         return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base, next_from)
-    code_id, value, valid_from, valid_until = picked
-    issuance = Issuance(
-        code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=key,
-        window_start=valid_from, window_end=valid_until, channel=channel.value,
-        actor=actor.label, kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id,
-        issued_at=now, print_count=1, card_hint=card_hint(verdict.card), note=(note or "").strip() or None,
-        first_timer=first_timer,
-    )
-    session.add(issuance)
-    session.flush()  # the unique index speaks here if the reader was just served
-    record_event(session, kind=EventKind.ISSUE, actor=actor, library_id=library.id, now=now,
-                 issuance_id=issuance.id, code_id=code_id, channel=channel)
-    return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
-                       issuance_id=issuance.id, issued_at=now, print_count=1, **base)
+    code_id, value = picked
+    issuance_id = session.connection().execute(_INSERT_ISSUANCE, dict(
+        code_id=code_id, library_id=library.id, platform_id=platform.id, reader_key=plan.key,
+        window_start=window.start, window_end=window.end, channel=channel.value, actor=actor.label,
+        kiosk_id=actor.kiosk_id, staff_user_id=actor.staff_user_id, issued_at=now, print_count=1,
+        card_hint=card_hint(plan.card), note=(note or "").strip() or None, first_timer=history.first_timer,
+        voided_at=None)).scalar_one()  # the unique index speaks here if the reader was just served
+    insert_event(session, kind=EventKind.ISSUE, actor=actor, library_id=library.id, now=now,
+                 issuance_id=issuance_id, code_id=code_id, channel=channel)
+    return IssueResult(Outcome.ISSUED, code=value, valid_from=window.start, valid_until=window.end,
+                       issuance_id=issuance_id, issued_at=now, print_count=1, **base)
 
 
-def _live_issuance(session: Session, library: Library, platform: Platform, key: str, window: Window | None,
-                   today: date):
-    """The reader's live code of the open window (or, with none open, of today)."""
-    if window is not None:
-        in_window = Issuance.window_start == window.start
-    else:
-        in_window = (Issuance.window_start <= today) & (Issuance.window_end >= today)
-    return session.execute(
-        select(Issuance, Code.value)
-        .join(Code, Issuance.code_id == Code.id)
-        .where(Issuance.library_id == library.id, Issuance.platform_id == platform.id,
-               Issuance.reader_key == key, Issuance.voided_at.is_(None), in_window)
-    ).first()
+_INSERT_ISSUANCE = insert(Issuance.__table__).returning(Issuance.__table__.c.id)
+# The claim in one statement: the pool's first free code, marked issued. On
+# PostgreSQL SKIP LOCKED lets parallel issuers take the next one instead of waiting;
+# SQLite's issuers hold the write lock. The outer condition never takes a taken code.
+_CLAIM = """UPDATE codes SET status = 'issued'
+WHERE id = (SELECT id FROM codes WHERE pool_id = :pool_id AND status = 'available' ORDER BY id LIMIT 1{lock})
+AND status = 'available' RETURNING id, value"""
+_CLAIMS = {"postgresql": text(_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED")), "sqlite": text(_CLAIM.format(lock=""))}
 
 
-def _take_free_code(session: Session, pool_ids) -> tuple | None:
-    """(id, value, valid_from, valid_until) of the next free code of those pools,
-    marked issued; oldest-imported pool first. SKIP LOCKED lets parallel issuers
-    take other codes (PostgreSQL); the conditional UPDATE never takes a taken one."""
-    picked = session.execute(
-        select(Code.id, Code.value, Pool.valid_from, Pool.valid_until)
-        .join(Pool, Code.pool_id == Pool.id)
-        .where(Code.pool_id.in_(pool_ids), Code.status == CodeStatus.AVAILABLE.value)
-        .order_by(Pool.imported_at, Pool.id, Code.id)
-        .limit(1)
-        .with_for_update(of=Code, skip_locked=True)
-    ).first()
-    if picked is None:
-        return None
-    taken = session.execute(
-        update(Code)
-        .where(Code.id == picked[0], Code.status == CodeStatus.AVAILABLE.value)
-        .values(status=CodeStatus.ISSUED.value)
-    ).rowcount
-    if taken != 1:  # cannot happen under the locks above; never hand out a taken code
-        raise IntegrityError("code taken concurrently", None, Exception("code taken"))
-    return tuple(picked)
+def claim_code(session: Session, pool_ids) -> tuple[int, str] | None:
+    """(id, value) of the next free code of those pools, in the order given (the
+    oldest import first), now marked issued; None when every one is taken."""
+    connection = session.connection()
+    claim = _CLAIMS[connection.dialect.name]
+    for pool_id in pool_ids:
+        picked = connection.execute(claim, {"pool_id": pool_id}).first()
+        if picked is not None:
+            return picked[0], picked[1]
+    return None
 
 
 def replace_code(session: Session, *, library_id: int, issuance_id: int, reason: str, actor: Actor,
@@ -266,13 +296,14 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
     faulty.status, faulty.void_reason, faulty.voided_at = CodeStatus.VOID.value, reason, now
     old.voided_at = now
     session.flush()  # frees the reader's live slot for the replacement
-    same_window = select(Pool.id).where(
+    same_window = session.scalars(select(Pool.id).where(
         Pool.library_id == library_id, Pool.platform_id == old.platform_id,
         Pool.valid_from == old.window_start, Pool.valid_until == old.window_end)
-    picked = _take_free_code(session, same_window)
+        .order_by(Pool.imported_at, Pool.id)).all()
+    picked = claim_code(session, same_window)
     if picked is None:
         raise IssuanceRefused(IssuanceRefusal.NO_CODES_LEFT)
-    code_id, value, valid_from, valid_until = picked
+    code_id, value = picked
     new = Issuance(
         code_id=code_id, library_id=library_id, platform_id=old.platform_id, reader_key=old.reader_key,
         window_start=old.window_start, window_end=old.window_end, channel=Channel.DESK.value,
@@ -285,27 +316,20 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
                  issuance_id=old.id, code_id=old.code_id, reason=reason)
     record_event(session, kind=EventKind.REPLACE, actor=actor, library_id=library_id, now=now,
                  issuance_id=new.id, replaces_issuance_id=old.id, code_id=code_id)
-    return IssueResult(Outcome.ISSUED, code=value, valid_from=valid_from, valid_until=valid_until,
+    return IssueResult(Outcome.ISSUED, code=value, valid_from=old.window_start, valid_until=old.window_end,
                        issuance_id=new.id, issued_at=now, print_count=1)
-
-
-def _reader_facts(session: Session, library: Library, key: str, answer: CardAnswer | None) -> ReaderFacts:
-    """What the library system said, and the card register for what it did not
-    (the last loan, which SIP2 does not carry)."""
-    register = facts_from_register(session, library, key)
-    return register if answer is None or answer.fallback else answer.facts.or_else(register)
 
 
 def _refuse(session: Session, outcome: Outcome, library: Library, actor: Actor,
             channel: Channel, now: datetime, base: dict, next_pool_from: date | None) -> IssueResult:
-    record_event(session, kind=EventKind(outcome.value), actor=actor, library_id=library.id, now=now,
+    insert_event(session, kind=EventKind(outcome.value), actor=actor, library_id=library.id, now=now,
                  channel=channel)
     return IssueResult(outcome, next_pool_from=next_pool_from, **base)
 
 
 def _not_eligible(session: Session, ineligible: Ineligible, library: Library, actor: Actor, channel: Channel,
                   now: datetime, base: dict) -> IssueResult:
-    record_event(session, kind=EventKind.NOT_ELIGIBLE, actor=actor, library_id=library.id, now=now,
+    insert_event(session, kind=EventKind.NOT_ELIGIBLE, actor=actor, library_id=library.id, now=now,
                  channel=channel, platform=base["platform"], reason=ineligible.reason,
                  **({"missing": ineligible.missing} if ineligible.missing else {}))
     return IssueResult(Outcome.NOT_ELIGIBLE, ineligible=ineligible, **base)

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
@@ -16,14 +16,16 @@ from kiosk.domain.cards import CardAnswer, CardRefusal, check_card
 from kiosk.domain.clock import local_day
 from kiosk.domain.eligibility import platform_held
 from kiosk.domain.events import EventKind, record_event
-from kiosk.domain.issuing import IssueResult, Outcome, issue_code
+from kiosk.domain.issuing import IssueResult, Outcome, carry_out, plan_issue
 from kiosk.domain.pools import availability
-from kiosk.domain.limits import Limit, LimitKind, first_block, record_hit
+from kiosk.domain.limits import Limit, LimitKind, first_block, record_hits
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.refusals import Problem
-from kiosk.domain.rules import PlatformsRule, rules_for
+from kiosk.domain.rules import PlatformsRule
 from kiosk.domain.settings import SettingProblem, SettingsRefused
-from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library, Platform
+from kiosk.domain.snapshot import KioskView, Snapshot, snapshot
+from kiosk.storage.database import take_write_lock
+from kiosk.storage.models import CardCheckKind, Channel, Kiosk, Library
 
 ENROL_LINK_VALID = timedelta(hours=72)
 MAX_NAME = 120
@@ -111,9 +113,9 @@ def redeem_link(session: Session, token: str, now: datetime) -> Kiosk | None:
     return kiosk
 
 
-def enrolled_kiosk(session: Session, kiosk_id: int, nonce: str) -> Kiosk | None:
+def enrolled_kiosk(snap: Snapshot, kiosk_id: int, nonce: str) -> KioskView | None:
     """The kiosk a browser's cookie names, if it is still enrolled and not revoked."""
-    kiosk = session.get(Kiosk, kiosk_id)
+    kiosk = snap.kiosks.get(kiosk_id)
     if kiosk is None or kiosk.revoked_at is not None or not kiosk.device_nonce:
         return None
     return kiosk if secrets.compare_digest(kiosk.device_nonce, nonce) else None
@@ -178,55 +180,81 @@ def pause_scan(session: Session, *, kiosk_id: int, card: str, now: datetime, pep
     return _paused(session, kiosk, until, now)
 
 
-def _paused(session: Session, kiosk: Kiosk, until: datetime, now: datetime) -> Scan:
+def _paused(session: Session, kiosk, until: datetime, now: datetime) -> Scan:
     record_event(session, kind=EventKind.KIOSK_PAUSED, actor=Actor.kiosk(kiosk.id), library_id=kiosk.library_id,
                  now=now)
     return Scan(paused_until=until)
 
 
+_LOCK_KIOSK = select(Kiosk.id).where(Kiosk.id == bindparam("kiosk_id")).with_for_update()
+
+
 def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
-              scanned: bool = False, platform: str | None = None, answer: CardAnswer | None = None) -> Scan:
-    """The kiosk's one step (inside a unit of work): the pause checked, the card
-    issued for, the attempt counted, all in one transaction. Where two platforms'
-    codes are out and the reader has not picked one, a valid card is asked which.
-    `answer` is the library system's, for a library that checks cards over SIP2."""
-    # One scan per kiosk at a time, so parallel requests cannot pass the pause.
-    kiosk = session.scalar(select(Kiosk).where(Kiosk.id == kiosk_id).with_for_update())
-    checks = _pause_checks(kiosk.id, kiosk.library_id, card, pepper)
+              scanned: bool = False, platform: str | None = None, answer: CardAnswer | None = None,
+              snap: Snapshot | None = None) -> Scan:
+    """The kiosk's one step, in a unit of work with a late lock: what needs no lock
+    is read first; then, under the write lock, the pause checked, the card issued
+    for and the attempt counted, in one transaction. Where two platforms' codes are
+    out and the reader has not picked one, a valid card is asked which. `answer` is
+    the library system's, for a library that checks cards over SIP2."""
+    snap = snap or snapshot(session)
+    kiosk = snap.kiosks[kiosk_id]
+    library = kiosk.library
+    checks = _pause_checks(kiosk.id, library.id, card, pepper)
     (_, subject), _, (_, card_subject), (_, pin_subject), _ = checks
+    choices: tuple = ()
+    # A platform picked a moment ago stays picked, even if its last code went since.
+    if platform is None or platform not in snap.platforms:
+        platform, choices = _platform_to_offer(session, snap, library, card, now, pepper, answer)
+    plan = None if choices else plan_issue(session, snap, library_slug=library.slug, card_number=card, now=now,
+                                           pepper=pepper, platform_slug=platform, answer=answer)
+    take_write_lock(session)
+    if session.connection().dialect.name == "postgresql":
+        # One scan per kiosk at a time, so parallel requests cannot pass the pause
+        # (SQLite's write lock does this by itself).
+        session.connection().execute(_LOCK_KIOSK, {"kiosk_id": kiosk.id})
     until = first_block(session, checks, now)
     if until is not None:
         return _paused(session, kiosk, until, now)
-    library = session.get(Library, kiosk.library_id)
-    offer = availability(session, library.id, now)
-    # A platform picked a moment ago stays picked, even if its last code went since.
-    if platform is None or session.scalar(select(Platform.id).where(Platform.slug == platform)) is None:
-        platform = offer.default_platform
-        today = local_day(now, library.timezone)
-        verdict = check_card(session, library, card, pepper, today, answer) if len(offer.choices) > 1 else None
-        if verdict is not None and verdict.accepted:
-            # Under "one code a month" a reader who has this month's code is not asked
-            # to choose: it can only be that code again.
-            held = (platform_held(session, library.id, reader_key(pepper, verdict.card), offer.open_month)
-                    if rules_for(session, library.id).platforms_rule is PlatformsRule.ONE_PER_MONTH else None)
-            if held is None:
-                return Scan(choices=offer.choices, pin_checked=bool(answer and answer.pin_checked))
-            platform = held
-    result = issue_code(session, library_slug=library.slug, card_number=card, channel=Channel.KIOSK,
-                        actor=Actor.kiosk(kiosk.id), now=now, pepper=pepper, platform_slug=platform,
-                        show_reprint=reprint_shown(library, scanned), answer=answer)
+    if choices:
+        return Scan(choices=choices, pin_checked=bool(answer and answer.pin_checked))
+    result = carry_out(session, plan, channel=Channel.KIOSK, actor=Actor.kiosk(kiosk.id), now=now,
+                       show_reprint=reprint_shown(library, scanned))
+    counted = []
     if result.outcome is Outcome.CARD_REFUSED and result.reason is not CardRefusal.ILS_UNAVAILABLE:
         # A wrong PIN counts like a refused card, and against the card everywhere; a
         # library system that is down does not count.
-        record_hit(session, REFUSED_CARDS, subject, now)
+        counted.append((REFUSED_CARDS, subject))
         if result.reason is CardRefusal.WRONG_PIN:
-            record_hit(session, WRONG_PINS, pin_subject, now)
-            record_hit(session, WRONG_PINS_DAY, pin_subject, now)
+            counted += [(WRONG_PINS, pin_subject), (WRONG_PINS_DAY, pin_subject)]
     elif result.outcome in COUNTED:
-        record_hit(session, CODES_SHOWN, subject, now)
+        counted.append((CODES_SHOWN, subject))
         if result.has_code:
-            record_hit(session, SAME_CARD, card_subject, now)
+            counted.append((SAME_CARD, card_subject))
+    if counted:
+        record_hits(session, counted, now)
     return Scan(result=result)
+
+
+def _platform_to_offer(session: Session, snap: Snapshot, library, card: str, now: datetime, pepper: str,
+                       answer: CardAnswer | None) -> tuple[str, tuple]:
+    """(the platform to issue from, the choices to offer instead). Only where two
+    platforms' pools are current is there anything to ask, and only then is what
+    is left of them counted."""
+    today = local_day(now, library.timezone)
+    current = [platform.slug for platform_id, platform in sorted(snap.platforms_by_id.items())
+               if snap.pools_of(library.id, platform_id, today)]
+    if len(current) <= 1:
+        return (current[0] if current else "legimi"), ()
+    offer = availability(session, library.id, now)
+    verdict = check_card(session, library, card, pepper, today, answer) if len(offer.choices) > 1 else None
+    if verdict is None or not verdict.accepted:
+        return offer.default_platform, ()
+    # Under "one code a month" a reader who has this month's code is not asked to
+    # choose: it can only be that code again.
+    held = (platform_held(session, library.id, reader_key(pepper, verdict.card), offer.open_month)
+            if snap.rules_for(library.id).platforms_rule is PlatformsRule.ONE_PER_MONTH else None)
+    return (held, ()) if held is not None else (offer.default_platform, offer.choices)
 
 
 def record_print_failure(session: Session, *, kiosk_id: int, library_id: int, issuance_id: int, error: str,

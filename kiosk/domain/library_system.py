@@ -19,7 +19,8 @@ from kiosk.domain.cards import CardAnswer, CardRefusal, check_card, check_format
 from kiosk.domain.clock import local_day
 from kiosk.domain.eligibility import Fact, ReaderFacts
 from kiosk.domain.readers import normalise_card, reader_key
-from kiosk.domain.sip2_settings import OnFailure, Sip2Config, sip2_config
+from kiosk.domain.sip2_settings import OnFailure, Sip2Config
+from kiosk.domain.snapshot import Snapshot, snapshot
 from kiosk.sip2 import PatronAnswer, Sip2Unavailable, patron_information
 from kiosk.sip2.protocol import field_value
 from kiosk.storage.models import CardCheckKind, CardRecord, Library
@@ -53,17 +54,19 @@ def sip2_check_for(session: Session, library: Library | None, pepper: str) -> Li
     """The library's SIP2 set-up, or None for a library that checks cards otherwise."""
     if library is None or library.card_check != CardCheckKind.SIP2.value:
         return None
-    config = sip2_config(session, library.id, pepper)
+    config = snapshot(session).sip2_config(library.id, pepper)
     return None if config is None else LibrarySystemCheck(config, library.timezone)
 
 
-def ask_before_issuing(session: Session, library_slug: str, card: str, *, pin: str | None, pepper: str,
-                       now: datetime) -> CardAnswer | None:
+def ask_before_issuing(session: Session, library_slug: str, card: str, *, pepper: str, now: datetime,
+                       pin: str | None = None, snap: Snapshot | None = None) -> CardAnswer | None:
     """The library system's answer about the card, for issue_code; None for a
     library that does not check cards over SIP2. The read of the settings ends
-    before the library system is asked."""
-    library = session.scalar(select(Library).where(Library.slug == library_slug))
-    check = sip2_check_for(session, library, pepper)
+    before the library system is asked (`snap`: the settings read already)."""
+    snap = snap or snapshot(session)
+    library = snap.libraries.get(library_slug)
+    config = library and library.card_check == CardCheckKind.SIP2.value and snap.sip2_config(library.id, pepper)
+    check = LibrarySystemCheck(config, library.timezone) if config else None
     if check is None:
         sip2_unset = library is not None and library.card_check == CardCheckKind.SIP2.value
         session.rollback()

@@ -8,7 +8,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from functools import lru_cache
+
+from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from kiosk.storage.models import LimitHit
@@ -33,11 +35,33 @@ class Limit:
     window: timedelta
 
 
+_INSERT_HIT = insert(LimitHit.__table__)
+_DROP_OLD = delete(LimitHit.__table__).where(LimitHit.__table__.c.kind == bindparam("kind"),
+                                             LimitHit.__table__.c.at <= bindparam("before"))
+# When each kind's old hits were last dropped, by this process (in the callers' time).
+_dropped: dict[str, datetime] = {}
+
+
 def record_hit(session: Session, limit: Limit, subject: str, now: datetime) -> None:
-    """Counts one attempt; hits of this kind that have left the window, any subject's,
-    are dropped on the way, so one-off subjects (addresses, names) do not pile up."""
-    session.execute(delete(LimitHit).where(LimitHit.kind == limit.kind.value, LimitHit.at <= now - limit.window))
-    session.add(LimitHit(kind=limit.kind.value, subject=subject[:120], at=now))
+    record_hits(session, [(limit, subject)], now)
+
+
+def record_hits(session: Session, counted: list[tuple[Limit, str]], now: datetime) -> None:
+    """Counts one attempt against each (limit, subject), in one INSERT. Hits of a
+    kind that have left its window, any subject's, are dropped now and then (at
+    most once a minute per kind), so one-off subjects (addresses, names) do not
+    pile up and a busy kiosk does not pay a DELETE per scan."""
+    connection = session.connection()
+    for limit, _subject in counted:
+        last = _dropped.get(limit.kind.value)
+        if last is None or not last <= now < last + _DROP_EVERY:
+            connection.execute(_DROP_OLD, {"kind": limit.kind.value, "before": now - limit.window})
+            _dropped[limit.kind.value] = now
+    connection.execute(_INSERT_HIT, [{"kind": limit.kind.value, "subject": subject[:120], "at": now}
+                                     for limit, subject in counted])
+
+
+_DROP_EVERY = timedelta(minutes=1)
 
 
 def blocked_until(session: Session, limit: Limit, subject: str, now: datetime) -> datetime | None:
@@ -66,6 +90,26 @@ def hits(session: Session, limit: Limit, subject: str, now: datetime) -> int:
 
 
 def first_block(session: Session, checks: list[tuple[Limit, str]], now: datetime) -> datetime | None:
-    """The latest end among the limits that block, or None when none does."""
-    ends = [end for limit, subject in checks if (end := blocked_until(session, limit, subject, now))]
+    """The latest end among the limits that block, or None when none does: every
+    limit's recent hits in one read."""
+    recent: dict[tuple[str, str], list[datetime]] = {}
+    params = {}
+    for n, (limit, subject) in enumerate(checks):
+        params.update({f"kind{n}": limit.kind.value, f"subject{n}": subject[:120], f"since{n}": now - limit.window})
+    for kind, subject, at in session.connection().execute(_recent_hits(len(checks)), params):
+        recent.setdefault((kind, subject), []).append(at)
+    ends = []
+    for limit, subject in checks:
+        times = sorted(recent.get((limit.kind.value, subject[:120]), ()), reverse=True)
+        if len(times) >= limit.count:
+            # The oldest of the last `count` hits leaves the window: the wait ends then.
+            ends.append(times[limit.count - 1] + limit.window)
     return max(ends) if ends else None
+
+
+@lru_cache(maxsize=8)
+def _recent_hits(checks: int):
+    table = LimitHit.__table__
+    return select(table.c.kind, table.c.subject, table.c.at).where(or_(*(
+        (table.c.kind == bindparam(f"kind{n}")) & (table.c.subject == bindparam(f"subject{n}"))
+        & (table.c.at > bindparam(f"since{n}")) for n in range(checks))))

@@ -143,7 +143,11 @@ def parse_rule(name: str, raw: str):
 
 
 def rules_for(session: Session, library_id: int) -> Rules:
-    row = session.get(RuleSet, library_id)
+    return rules_of(session.get(RuleSet, library_id))
+
+
+def rules_of(row: RuleSet | None) -> Rules:
+    """The rules a stored rule set says (none stored: every rule off)."""
     if row is None:
         return Rules()
     return Rules(

@@ -227,7 +227,11 @@ def save_sip2_settings(session: Session, library_id: int, form: Sip2Form, *, pep
 
 def sip2_config(session: Session, library_id: int, pepper: str) -> Sip2Config | None:
     """The connection the issuing channels use; None when none is set up."""
-    row = session.get(Sip2Setting, library_id)
+    return config_of(session.get(Sip2Setting, library_id), library_id, pepper)
+
+
+def config_of(row, library_id: int, pepper: str) -> Sip2Config | None:
+    """The connection a stored settings row (or a copy of one) describes."""
     if row is None:
         return None
     password = unseal(pepper, row.password_sealed) if row.password_sealed else None

@@ -11,6 +11,11 @@ IMMEDIATE: it takes the write lock before its first read, so two kiosks can neve
 read the same free code, and no transaction can fail halfway because another
 wrote since it read (SQLITE_BUSY_SNAPSHOT, which no timeout cures). Reads outside
 run_in_transaction begin DEFERRED and never wait for the write lock.
+
+Issuing holds the lock shorter (run_in_transaction(..., late_lock=True)): it reads
+what no other issuer changes (the card register, the reader's facts) in a read
+transaction, then take_write_lock ends that one and begins IMMEDIATE for the part
+that must see every other issuer's commit (the reader's codes, the claim).
 """
 from __future__ import annotations
 
@@ -31,18 +36,23 @@ class DatabaseBusy(RuntimeError):
     """The database stayed locked or kept failing: nothing was changed; try again."""
 
 
-def run_in_transaction(session: Session, work: Callable[[Session], T]) -> T:
+def run_in_transaction(session: Session, work: Callable[[Session], T], *, late_lock: bool = False) -> T:
     """The one unit of work: work(session) in a write transaction of its own,
     committed; retried when another transaction won a race or the database was
     busy. Any exception rolls everything back, so a refusal raised by the domain
-    leaves nothing behind. Whatever the session was reading before ends first."""
+    leaves nothing behind. Whatever the session was reading before ends first.
+    With late_lock, SQLite's write lock waits for work's take_write_lock."""
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
         session.rollback()
         try:
             # SQLite's BEGIN IMMEDIATE is where a busy database says so: inside the try.
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            connection = session.connection(
+                execution_options={"sqlite_begin": "DEFERRED" if late_lock else "IMMEDIATE"})
+            if late_lock and connection.dialect.name == "sqlite":
+                session.info[_UNLOCKED] = connection.connection.driver_connection.total_changes
             result = work(session)
+            session.info.pop(_UNLOCKED, None)
             session.commit()
             return result
         except IntegrityError as exc:
@@ -57,10 +67,28 @@ def run_in_transaction(session: Session, work: Callable[[Session], T]) -> T:
         except BaseException:
             session.rollback()
             raise
+        finally:
+            session.info.pop(_UNLOCKED, None)
     if isinstance(last_error, IntegrityError):
         raise last_error  # not a race that a retry settles: a real conflict
     raise DatabaseBusy("the database is busy; nothing was changed") from last_error
 _configured: weakref.WeakSet = weakref.WeakSet()
+_UNLOCKED = "kodomat_sqlite_unlocked"  # session.info: a late-lock transaction that has not locked yet
+
+
+def take_write_lock(session: Session) -> None:
+    """From here on the unit of work sees every other writer's commit and holds
+    SQLite's write lock (a no-op elsewhere, and when the lock is held already).
+    What was read before must be what no concurrent issuer changes."""
+    changes = session.info.pop(_UNLOCKED, None)
+    if changes is None:
+        return
+    connection = session.connection()
+    if (session.new or session.dirty or session.deleted
+            or connection.connection.driver_connection.total_changes != changes):
+        raise RuntimeError("a write before take_write_lock would be committed without the lock")
+    connection.exec_driver_sql("COMMIT")  # the read transaction: nothing was written in it
+    connection.exec_driver_sql("BEGIN IMMEDIATE")  # a busy database says so here, as at the start
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -144,3 +172,6 @@ def run_and_roll_back(session: Session, work: Callable[[Session], T]) -> T:
         return work(session)
     finally:
         session.rollback()
+
+
+from kiosk.storage import versioning  # noqa: E402,F401  (every session bumps the settings version)

@@ -7,23 +7,11 @@ has at most one live issuance per library, platform and window."""
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (
-    CheckConstraint,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    UniqueConstraint,
-    false,
-    text,
-    types,
-)
+from sqlalchemy import (CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint, false, text, types)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kiosk.domain.clock import DEFAULT_TIMEZONE
@@ -98,6 +86,9 @@ class Consortium(Base):
     # An HMAC made with the reader-key pepper: a different pepper (a lost or new instance
     # folder) would silently make every reader new, so the app refuses it.
     pepper_check: Mapped[str | None] = mapped_column(String(64))
+    # Replaced by every change to what the issuing path caches (kiosk.storage.versioning).
+    settings_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8),
+                                                  server_default="0")
 
 
 class Platform(Base):

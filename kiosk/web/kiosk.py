@@ -10,22 +10,23 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import OperationalError
 
 from kiosk.app.extensions import db
-from kiosk.app.units import pepper, write
+from kiosk.app.units import pepper, settings, write
 from kiosk.domain.cards import check_format
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome
 from kiosk.domain.pools import availability
+from kiosk.domain.snapshot import KioskView
 from kiosk.domain.readers import normalise_card
 from kiosk.domain.kiosks import (enrolled_kiosk, kiosk_for_link, pause_scan, paused_until, record_print_failure,
                                  redeem_link, scan_card)
-from kiosk.domain.library_system import ask_before_issuing, sip2_check_for
+from kiosk.domain.library_system import ask_before_issuing
 from kiosk.storage.database import DatabaseBusy, is_busy
-from kiosk.storage.models import Kiosk
+from kiosk.storage.models import CardCheckKind
 from kiosk.storage.secrets import open_note, seal_note
 from kiosk.web.fragments import is_fragment_request, render_part
 from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS
-from kiosk.wording.slips import slip_for_issuance
+from kiosk.wording.slips import IssuedCode, slip_of
 from printing.barcodes import code128_svg, qr_svg
 from printing.printers import print_slip_with
 
@@ -56,10 +57,10 @@ def _cookie_signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kiosk-device")
 
 
-def current_kiosk() -> Kiosk | None:
+def current_kiosk() -> KioskView | None:
     try:
         data = _cookie_signer().loads(request.cookies.get(COOKIE, ""))
-        return enrolled_kiosk(db.session, int(data["kiosk"]), str(data["nonce"]))
+        return enrolled_kiosk(settings(), int(data["kiosk"]), str(data["nonce"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
 
@@ -77,7 +78,7 @@ def _screen(template: str, status: int = 200, **context):
     return render_part(template, "kiosk/page.html", status, page_context={"kiosk": kiosk}, **context)
 
 
-def _idle(kiosk: Kiosk | None, status: int = 200, **context):
+def _idle(kiosk: KioskView | None, status: int = 200, **context):
     """The start screen, saying which codes the kiosk gives and when the next come."""
     if kiosk is None:
         return render_template("kiosk/not_set_up.html"), 403
@@ -92,7 +93,7 @@ def masked(typed: str) -> str:
     return "•" * max(0, len(shown) - 4) + shown[-4:]
 
 
-def _require_kiosk() -> Kiosk:
+def _require_kiosk() -> KioskView:
     kiosk = current_kiosk()
     if kiosk is None:
         abort(make_response(render_template("kiosk/not_set_up.html"), 403))
@@ -152,8 +153,10 @@ def scan():
             return _idle(kiosk, notice=True)
         card, by_scanner, pin = asked["card"], bool(asked["scan"]), request.form.get("pin", "")[:64]
     try:
-        if paused_until(db.session, kiosk_id=kiosk_id, library_id=library_id, card=card, now=now,
-                        pepper=pepper()) is not None:
+        snap = settings()
+        asks_library_system = kiosk.library.card_check == CardCheckKind.SIP2
+        if asks_library_system and paused_until(db.session, kiosk_id=kiosk_id, library_id=library_id, card=card,
+                                                now=now, pepper=pepper()) is not None:
             # A paused kiosk asks nothing of the library system, nor for a PIN.
             scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
         elif pin is None and not pin_checked and _pin_required(kiosk) and _looks_like_a_card(kiosk, card):
@@ -161,9 +164,12 @@ def scan():
             return _screen("kiosk/_pin.html", kiosk=kiosk, pin_for=pin_for, typed=masked(card),
                            idle_seconds=min(PIN_SECONDS, kiosk.library.kiosk_idle_seconds * 2))
         else:
-            answer = ask_before_issuing(db.session, kiosk.library.slug, card, pin=pin, pepper=pepper(), now=now)
+            answer = (ask_before_issuing(db.session, kiosk.library.slug, card, pin=pin, pepper=pepper(), now=now,
+                                         snap=snap) if asks_library_system else None)
+            # One transaction: the pause, the issue and the count (kiosk.domain.kiosks.scan_card).
             scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
-                                                scanned=by_scanner, platform=platform, answer=answer))
+                                                scanned=by_scanner, platform=platform, answer=answer, snap=snap),
+                            late_lock=True)
     except DatabaseBusy:
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
     if scanned.paused_until is not None:
@@ -181,8 +187,10 @@ def scan():
     if not result.has_code:
         return _screen("kiosk/_refused.html", kiosk=kiosk, result=result, reason=CARD_REFUSALS.get(result.reason),
                        typed=masked(card))
-    slip = slip_for_issuance(db.session, result.issuance_id, g.lang)
-    db.session.rollback()  # hold no database transaction while the printer takes its time
+    # The slip from what the issue returned and the settings in hand: no read after the issue.
+    slip = slip_of(IssuedCode(result.issuance_id, result.code, result.valid_from, result.valid_until,
+                              result.issued_at), kiosk.library, snap.platforms[result.platform], snap.service_end,
+                   g.lang)
     in_browser, error = print_slip_with(printer, slip)
     if error:
         # The issuance stands: the reader asks at the desk with the slip id.
@@ -196,15 +204,17 @@ def scan():
                    autoprint=in_browser)
 
 
-def _looks_like_a_card(kiosk: Kiosk, card: str) -> bool:
+def _looks_like_a_card(kiosk: KioskView, card: str) -> bool:
     """No PIN is asked for garbage: a number that is not a card is refused at once."""
     library = kiosk.library
     return check_format(normalise_card(card), library.card_pattern, library.card_check_digit) is None
 
 
-def _pin_required(kiosk: Kiosk) -> bool:
-    check = sip2_check_for(db.session, kiosk.library, pepper())
-    return check is not None and check.config.require_pin
+def _pin_required(kiosk: KioskView) -> bool:
+    if kiosk.library.card_check != CardCheckKind.SIP2:
+        return False
+    config = settings().sip2_config(kiosk.library_id, pepper())
+    return config is not None and config.require_pin
 
 
 @bp.errorhandler(DatabaseBusy)

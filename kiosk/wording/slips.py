@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, gettext
@@ -77,6 +78,24 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
         .where(Issuance.id == issuance_id)
     ).one()
     service_end = session.scalar(select(Consortium.service_end).limit(1))
+    return slip_of(IssuedCode(issuance.id, code.value, issuance.window_start, issuance.window_end,
+                              issuance.issued_at), library, platform, service_end, language, now)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    issuance_id: int
+    code: str
+    window_start: date
+    window_end: date
+    issued_at: datetime
+
+
+def slip_of(issued_code: IssuedCode, library, platform, service_end: date | None, language: str,
+            now: datetime | None = None) -> Slip:
+    """The slip of a code just handed out, from what the issue returned and the
+    settings the caller holds: the kiosk's way, with no read after the issue."""
+    issuance = issued_code
     # The code must be activated by its window's end, and never after the service.
     activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
     issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
@@ -98,7 +117,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
             platform=platform.name,
             title=gettext("Twój kod %(platform)s na %(month)s", platform=platform.name,
                           month=f"{month_name(month.month)}\u00a0{month.year}"),  # one line
-            code=code.value,
+            code=issuance.code,
             activation_url=platform.activation_url,
             warning=(gettext("Aktywuj kod dziś, %(date)s — jutro kod wygasa i nowy trzeba odebrać "
                              "osobiście w bibliotece.", date=format_date(activate_by))
@@ -112,7 +131,7 @@ def slip_for_issuance(session: Session, issuance_id: int, language: str, now: da
             help_note=gettext("Kod nie działa? Sprawdź, czy wpisujesz go do %(date)s; jeśli tak — "
                               "zapytaj w bibliotece.", date=format_date(activate_by)),
             issued_line=gettext("Wydano %(when)s · wydruk %(slip)s",
-                                when=issued.strftime("%d.%m.%Y %H:%M"), slip=slip_id(issuance.id)),
-            slip_id=slip_id(issuance.id),
+                                when=issued.strftime("%d.%m.%Y %H:%M"), slip=slip_id(issuance.issuance_id)),
+            slip_id=slip_id(issuance.issuance_id),
         )
 
