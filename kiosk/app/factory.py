@@ -40,7 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'kodomat.db'}"
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=normalise_database_url(database_url),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # No ping per checkout (a round trip on every request): a connection the
+        # server dropped fails its first statement, and the unit of work and the
+        # settings read begin again on a fresh one (kiosk.storage.database.is_busy).
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),

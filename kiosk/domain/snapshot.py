@@ -15,6 +15,7 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Mapping
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from kiosk.domain.rules import Rules, rules_of
@@ -108,7 +109,13 @@ _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> Sna
 def snapshot(session: Session) -> Snapshot:
     """The settings as they are now: one read of the version, the whole set read
     again only after a change."""
-    version = session.connection().execute(_VERSION).scalar()
+    try:
+        version = session.connection().execute(_VERSION).scalar()
+    except OperationalError as error:
+        if not getattr(error, "connection_invalidated", False):
+            raise
+        session.rollback()  # a connection the server closed: once more, on a fresh one
+        version = session.connection().execute(_VERSION).scalar()
     engine = session.get_bind()
     cached = _cache.get(engine)
     if cached is not None and version is not None and cached.version == version:

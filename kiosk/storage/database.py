@@ -92,7 +92,10 @@ def take_write_lock(session: Session) -> None:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """A lock, a timeout or a serialisation failure: nothing was done; try again."""
+    """A lock, a timeout, a serialisation failure or a connection the server closed
+    (the pool drops it): nothing was done; try again."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
     orig = getattr(exc, "orig", exc)
     text = str(orig).lower()
     return ("locked" in text or "busy" in text

@@ -85,7 +85,7 @@ def issue(slug: str):
         answer = ask_before_issuing(db.session, library_slug, card, pin=None, pepper=pepper(), now=utcnow())
         result = write(lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,
                                             actor=actor, now=utcnow(), pepper=pepper(), note=note or None,
-                                            platform_slug=platform, answer=answer))
+                                            platform_slug=platform, answer=answer), late_lock=True)
     except DatabaseBusy:
         return _render("desk/_busy.html", library, status=503)
     except UnknownLibrary:

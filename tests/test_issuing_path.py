@@ -1,0 +1,126 @@
+"""The issuing path near the storage floor (issue 13): settings kept per process
+and dropped when another process changes them, a kiosk scan in one issuing
+transaction plus one read, SQLite's write lock only for the part that needs it,
+durable commits, and a connection the server dropped survived."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.orm import Session
+
+from helpers import TEST, codes, issue, kiosk_scan, make_library, make_pool, this_month, token_of, warsaw, write
+from kiosk.app.extensions import db
+from kiosk.domain.clock import utcnow
+from kiosk.domain.issuing import Outcome
+from kiosk.domain.rules import parse_changes, save_rules
+from kiosk.storage.database import configure_engine, run_in_transaction, take_write_lock
+from kiosk.storage.models import Event, Issuance, Library
+
+JANUARY_2020 = (warsaw(2020, 1, 1).date(), warsaw(2020, 1, 31).date())
+
+
+def other_process(url: str) -> Session:
+    """A session of its own engine: what another worker or the command line sees."""
+    return Session(configure_engine(create_engine(url)))
+
+
+def test_a_change_made_by_another_process_is_seen_at_the_next_issue(app, database_url):
+    library = make_library()
+    make_pool(library, codes("JAN", 5), JANUARY_2020)
+    assert issue(app, "1001", warsaw(2020, 1, 10, 9)).outcome is Outcome.ISSUED  # the settings are cached now
+
+    elsewhere = other_process(database_url)
+    try:
+        parsed = parse_changes({"min_age": "13"})
+        run_in_transaction(elsewhere, lambda s: save_rules(s, library.id, parsed, TEST, utcnow()))
+    finally:
+        elsewhere.close()
+        elsewhere.get_bind().dispose()
+
+    refused = issue(app, "1002", warsaw(2020, 1, 10, 9))
+    assert refused.outcome is Outcome.NOT_ELIGIBLE
+    assert refused.ineligible.reason == "no_data"  # the new age rule, with no birth dates known
+
+
+def test_a_core_statement_on_a_cached_table_is_seen_too(app):
+    library = make_library()
+    make_pool(library, codes("JAN", 5), JANUARY_2020)
+    assert issue(app, "1001", warsaw(2020, 1, 10, 9)).outcome is Outcome.ISSUED
+
+    from sqlalchemy import update
+    write(lambda s: s.execute(update(Library).where(Library.id == library.id).values(card_pattern="[0-9]{8}")))
+    refused = issue(app, "1002", warsaw(2020, 1, 10, 9))
+    assert refused.outcome is Outcome.CARD_REFUSED and refused.reason == "format"
+
+
+def test_a_kiosk_scan_is_one_issuing_transaction_plus_one_read(app, enrolled_kiosk, backend):
+    library = make_library()
+    make_pool(library, codes("C", 20), this_month())
+    client, _ = enrolled_kiosk(library)
+    assert b"C0" in kiosk_scan(client, "20000001").data  # the settings are read once here
+
+    token = token_of(client, "/kiosk/")  # the idle page, read before counting
+    statements: list[str] = []
+    listener = lambda conn, cursor, statement, params, context, many: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        answer = client.post("/kiosk/scan", data={"card": "20000002", "lang": "pl", "entry": "scan",
+                                                  "csrf_token": token}, headers={"HX-Request": "true"})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert answer.status_code == 200 and b"C0" in answer.data
+    words = [" ".join(statement.split()[:2]).upper() for statement in statements]
+    reads_before = words[:words.index("BEGIN IMMEDIATE")] if backend == "sqlite" else []
+    # The settings version, then the issuing transaction: the pause, the reader's
+    # history, the claim, the issuance, its event and the kiosk's count.
+    assert words[:2] == ["BEGIN DEFERRED", "SELECT CONSORTIUM.SETTINGS_VERSION"] or backend != "sqlite", words
+    assert sum(word.startswith("SELECT CONSORTIUM") for word in words) == 1, words
+    assert sum(1 for word in words if word.startswith(("INSERT", "UPDATE", "DELETE"))) == 4, words
+    assert len(statements) <= 12, statements
+    if backend == "sqlite":
+        assert words.count("BEGIN IMMEDIATE") == 1  # the write lock, taken once
+        assert not any(word.startswith(("INSERT", "UPDATE")) for word in reads_before)
+
+
+def test_sqlite_commits_are_durable_and_reads_take_no_write_lock(app, backend):
+    if backend != "sqlite":
+        pytest.skip("SQLite's settings")
+    assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: a power cut loses no slip
+    db.session.rollback()
+
+
+def test_a_write_before_the_write_lock_is_refused(app, backend):
+    if backend != "sqlite":
+        pytest.skip("the late lock is SQLite's")
+    make_library()
+
+    def careless(session):
+        session.add(Event(at=utcnow(), actor="x", kind="settings", details="{}"))
+        session.flush()
+        take_write_lock(session)
+
+    with pytest.raises(RuntimeError, match="without the lock"):
+        run_in_transaction(db.session, careless, late_lock=True)
+    assert db.session.scalar(select(Event.id).where(Event.actor == "x")) is None  # rolled back, nothing kept
+
+
+def test_a_connection_the_server_dropped_is_replaced(app, enrolled_kiosk, backend, database_url):
+    if backend != "postgresql":
+        pytest.skip("a server that drops connections")
+    library = make_library()
+    make_pool(library, codes("C", 20), this_month())
+    client, _ = enrolled_kiosk(library)
+    token = token_of(client, "/kiosk/")
+    assert b"C0" in kiosk_scan(client, "20000001").data
+    pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()  # the pool's one connection
+    db.session.rollback()
+
+    killer = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with killer.begin() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    killer.dispose()
+
+    answer = client.post("/kiosk/scan", data={"card": "20000002", "lang": "pl", "entry": "scan",
+                                              "csrf_token": token}, headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and b"C0" in answer.data
+    assert db.session.scalar(select(Issuance.id).where(Issuance.card_hint == "0002")) is not None
