@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
-from kiosk.cli import (cli_actor, date_option, library_named, main, platform_named, refuse_because)
+from kiosk.cli.common import cli_actor, date_option, library_named, platform_named, refuse_because
 from kiosk.domain.clock import format_date, parse_month, utcnow
 from kiosk.wording.languages import LANGUAGES
 
@@ -27,7 +27,7 @@ def read_upload(file: Path) -> bytes:
     return file.read_bytes()
 
 
-@main.command("import-codes")
+@click.command("import-codes")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
 @click.option("--platform", "platform_slug", default="legimi", show_default=True)
@@ -74,7 +74,7 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
         click.echo("Pierwsze kody: " + ", ".join(report.sample))
 
 
-@main.command("import-cards")
+@click.command("import-cards")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
 @with_appcontext
@@ -103,7 +103,7 @@ def import_cards_command(file: Path, library_slug) -> None:
                    "sprawdzania „registry”.")
 
 
-@main.command("issue")
+@click.command("issue")
 @click.option("--library", "library_slug", required=True)
 @click.option("--card", required=True, help="Numer karty czytelnika.")
 @click.option("--pin", default=None, help="PIN czytelnika, sprawdzany przez system biblioteki (SIP2).")
@@ -147,7 +147,7 @@ def issue(library_slug, card, pin, platform_slug, as_json, dry_run, at) -> None:
         sys.exit(1)
 
 
-@main.command("pools")
+@click.command("pools")
 @click.option("--library", "library_slug")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
@@ -171,7 +171,7 @@ def pools(library_slug, as_json) -> None:
                    f"{s.left:>7} {s.expired:>9}")
 
 
-@main.command("slip")
+@click.command("slip")
 @click.argument("code")
 @click.option("--format", "fmt", type=click.Choice(["pdf80", "pdf58", "a6", "escpos"]), default="pdf80",
               show_default=True)
