@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The pages, the printouts (a slip's text, printing.slip, is no printout), the spreadsheets,
 # migrations and the server: no command that serves no page, prints nothing, reads no
 # spreadsheet and does not migrate needs any of them.
-NEVER = ("kiosk.web", "printing.pdf", "printing.escpos", "printing.printers", "printing.barcodes",
+NEVER = ("kiosk.web", "printing.pdf", "printing.escpos", "printing.barcodes",
          "printing.fonts", "reportlab", "openpyxl", "xlrd", "segno", "barcode", "escpos", "waitress", "flask_wtf",
          "alembic", "flask_migrate")
 # ...nor a command's help the app; nor the listing of the commands anything but kiosk.cli.
@@ -73,12 +73,14 @@ def test_a_commands_help_imports_neither_the_pages_nor_the_printouts(tmp_path):
     assert not (tmp_path / "instance").exists()
 
 
-def test_issuing_from_the_command_line_loads_no_page_and_no_printout(tmp_path):
+def test_issuing_and_enrolling_a_kiosk_load_no_page_and_no_printout(tmp_path):
     started(tmp_path, ["db", "upgrade"], ["demo"])  # a process of their own: the demo writes a spreadsheet
 
-    output, modules = started(tmp_path, ["issue", "--library", "demo", "--card", "55555555", "--json"])
+    output, modules = started(tmp_path, ["issue", "--library", "demo", "--card", "55555555", "--json"],
+                              ["enroll-kiosk", "--library", "demo", "--name", "Hol", "--printer", "escpos-tcp:10.0.0.9"])
 
-    assert json.loads(output.strip())["status"] == "issued"
+    issued, enrolled = output.strip().split("\n", 1)
+    assert json.loads(issued)["status"] == "issued" and "/kiosk/enrol/" in enrolled
     assert loaded(modules, NEVER) == []
 
 

@@ -185,8 +185,6 @@ def slip(code, fmt, lang, output: Path) -> None:
                                        reprint)
     from kiosk.storage.models import Channel
     from kiosk.wording.slips import slip_for_issuance
-    from printing.escpos import render_escpos
-    from printing.pdf import render_pdf
 
     issuance_id = issuance_of_code(db.session, code)
     actor = cli_actor()
@@ -195,7 +193,7 @@ def slip(code, fmt, lang, output: Path) -> None:
             raise IssuanceRefused(IssuanceRefusal.NOT_FOUND, code=code)
         printable_issuance(db.session, issuance_id, None, utcnow())
         model = slip_for_issuance(db.session, issuance_id, lang)
-        output.write_bytes(render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt))
+        output.write_bytes(_rendered(model, fmt))
         # Counted once the slip exists; a refusal in between (withdrawn meanwhile) removes it.
         write(lambda s: reprint(s, issuance_id=issuance_id, library_id=None, actor=actor, channel=Channel.DESK,
                                 now=utcnow(), format=fmt))
@@ -203,3 +201,15 @@ def slip(code, fmt, lang, output: Path) -> None:
         output.unlink(missing_ok=True)
         refuse_because(refused, f"Kod {code}: ")
     click.echo(f"Zapisano wydruk {model.slip_id} ({fmt}) do {output}.")
+
+
+def _rendered(model, fmt: str) -> bytes:
+    """The slip in one format, importing only its renderer (python-escpos loads its
+    printer database on import; reportlab is large)."""
+    if fmt == "escpos":
+        from printing.escpos import render_escpos
+
+        return render_escpos(model)
+    from printing.pdf import render_pdf
+
+    return render_pdf(model, fmt)
