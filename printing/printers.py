@@ -20,8 +20,6 @@ import socket
 import subprocess
 from dataclasses import dataclass
 
-from printing.escpos import render_escpos
-from printing.pdf import render_pdf
 from printing.slip import Slip
 
 TIMEOUT_SECONDS = 5
@@ -51,17 +49,32 @@ class Printer:
             return  # the page itself prints
         try:
             if self.kind == "cups":
-                _print_cups(self.target, render_pdf(slip, f"pdf{self.paper}"))
+                _print_cups(self.target, _pdf(slip, self.paper))
             elif self.kind == "escpos-tcp":
-                _send_tcp(self.target, self.port, render_escpos(slip, self.paper))
+                _send_tcp(self.target, self.port, _escpos(slip, self.paper))
             elif self.kind == "escpos-file":
-                _write_device(self.target, render_escpos(slip, self.paper))
+                _write_device(self.target, _escpos(slip, self.paper))
             elif self.kind == "escpos-usb":
-                _send_usb(self.target, render_escpos(slip, self.paper))
+                _send_usb(self.target, _escpos(slip, self.paper))
         except PrinterError:
             raise
         except Exception as exc:  # a driver, a font, a device: the issuance must stand
             raise PrinterError(f"{self.kind}:{self.target}: {exc}") from exc
+
+
+# The renderers are imported when a slip is printed, inside print_slip's try (a failing
+# import is a PrinterError too): checking a setting (`kiosk enroll-kiosk`) needs neither
+# reportlab nor python-escpos, which loads its printer database on import.
+def _pdf(slip: Slip, paper: str) -> bytes:
+    from printing.pdf import render_pdf
+
+    return render_pdf(slip, f"pdf{paper}")
+
+
+def _escpos(slip: Slip, paper: str) -> bytes:
+    from printing.escpos import render_escpos
+
+    return render_escpos(slip, paper)
 
 
 def _send_tcp(host: str, port: int, data: bytes) -> None:

@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from htmx_flask import Htmx
 
 from kiosk.storage.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
-from kiosk.app.extensions import csrf, db, migrate
+from kiosk.app.extensions import db
 from kiosk.app.i18n import DEFAULT_LANGUAGE, babel, select_locale
 from kiosk.domain.consortium import guard_pepper, schema_missing
 from kiosk.storage.database import run_in_transaction
@@ -27,7 +27,10 @@ def instance_folder() -> Path:
     return Path(os.environ.get("KIOSK_INSTANCE") or PROJECT_ROOT / "instance").resolve()
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, web: bool = True, migrations: bool = True) -> Flask:
+    """The app. web=False leaves out the pages (the blueprints, their PDF, QR and
+    spreadsheet libraries, CSRF protection) and migrations=False Flask-Migrate
+    (alembic): the `kiosk` commands serve no page, and only `kiosk db` migrates."""
     instance = Path((test_config or {}).get("INSTANCE_PATH") or instance_folder())
     instance.mkdir(parents=True, exist_ok=True)
     app = Flask(
@@ -66,9 +69,15 @@ def create_app(test_config: dict | None = None) -> Flask:
                    default_translation_directories=str(PACKAGE / "translations"))
     app.session_interface = HttpsAwareSessions()
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    if migrations:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS))
     Htmx(app)
-    csrf.init_app(app)
+    if web:
+        from flask_wtf import CSRFProtect
+
+        CSRFProtect(app)
     app.after_request(security_headers)
     if app.config.get("TRUST_PROXY"):
         # Behind nginx: the client's address and scheme come from X-Forwarded-*.
@@ -79,9 +88,10 @@ def create_app(test_config: dict | None = None) -> Flask:
             run_in_transaction(db.session, lambda session: guard_pepper(session, app.config["READER_PEPPER"]))
         db.session.remove()
 
-    from kiosk.web import register_web
+    if web:
+        from kiosk.web import register_web
 
-    register_web(app)
+        register_web(app)
     return app
 
 

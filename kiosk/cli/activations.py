@@ -8,12 +8,12 @@ from flask.cli import with_appcontext
 
 from kiosk.app.extensions import db
 from kiosk.app.units import write
-from kiosk.cli import cli_actor, library_named, main, platform_named, refuse_because
+from kiosk.cli.common import cli_actor, library_named, platform_named, refuse_because
 from kiosk.cli.codes import read_upload
 from kiosk.domain.clock import utcnow
 
 
-@main.command("import-activations")
+@click.command("import-activations")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
 @click.option("--platform", "platform_slug", default="legimi", show_default=True)

@@ -7,13 +7,13 @@ from flask.cli import with_appcontext
 
 from kiosk.app.extensions import db
 from kiosk.app.units import write
-from kiosk.cli import cli_actor, date_option, library_named, main, refuse_because
+from kiosk.cli.common import cli_actor, date_option, library_named, refuse_because
 from kiosk.domain.clock import format_date, local_day, utcnow
 from kiosk.domain.refusals import Refused
 from kiosk.domain.working_days import add_closed_day, closed_days, remove_closed_day
 
 
-@main.command("closed-days")
+@click.command("closed-days")
 @click.option("--library", "library_slug", required=True)
 @click.option("--add", "to_add", metavar="DZIEŃ", help="Dodaje dzień zamknięcia (DD.MM.RRRR albo RRRR-MM-DD).")
 @click.option("--remove", "to_remove", metavar="DZIEŃ", help="Usuwa dzień zamknięcia.")

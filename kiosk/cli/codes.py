@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
-from kiosk.cli import (cli_actor, date_option, library_named, main, platform_named, refuse_because)
+from kiosk.cli.common import cli_actor, date_option, library_named, platform_named, refuse_because
 from kiosk.domain.clock import format_date, parse_month, utcnow
 from kiosk.wording.languages import LANGUAGES
 
@@ -27,7 +27,7 @@ def read_upload(file: Path) -> bytes:
     return file.read_bytes()
 
 
-@main.command("import-codes")
+@click.command("import-codes")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
 @click.option("--platform", "platform_slug", default="legimi", show_default=True)
@@ -74,7 +74,7 @@ def import_codes(file: Path, library_slug, platform_slug, month, valid_from, val
         click.echo("Pierwsze kody: " + ", ".join(report.sample))
 
 
-@main.command("import-cards")
+@click.command("import-cards")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--library", "library_slug", required=True)
 @with_appcontext
@@ -103,7 +103,7 @@ def import_cards_command(file: Path, library_slug) -> None:
                    "sprawdzania „registry”.")
 
 
-@main.command("issue")
+@click.command("issue")
 @click.option("--library", "library_slug", required=True)
 @click.option("--card", required=True, help="Numer karty czytelnika.")
 @click.option("--pin", default=None, help="PIN czytelnika, sprawdzany przez system biblioteki (SIP2).")
@@ -147,7 +147,7 @@ def issue(library_slug, card, pin, platform_slug, as_json, dry_run, at) -> None:
         sys.exit(1)
 
 
-@main.command("pools")
+@click.command("pools")
 @click.option("--library", "library_slug")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
@@ -171,7 +171,7 @@ def pools(library_slug, as_json) -> None:
                    f"{s.left:>7} {s.expired:>9}")
 
 
-@main.command("slip")
+@click.command("slip")
 @click.argument("code")
 @click.option("--format", "fmt", type=click.Choice(["pdf80", "pdf58", "a6", "escpos"]), default="pdf80",
               show_default=True)
@@ -185,8 +185,6 @@ def slip(code, fmt, lang, output: Path) -> None:
                                        reprint)
     from kiosk.storage.models import Channel
     from kiosk.wording.slips import slip_for_issuance
-    from printing.escpos import render_escpos
-    from printing.pdf import render_pdf
 
     issuance_id = issuance_of_code(db.session, code)
     actor = cli_actor()
@@ -195,7 +193,7 @@ def slip(code, fmt, lang, output: Path) -> None:
             raise IssuanceRefused(IssuanceRefusal.NOT_FOUND, code=code)
         printable_issuance(db.session, issuance_id, None, utcnow())
         model = slip_for_issuance(db.session, issuance_id, lang)
-        output.write_bytes(render_escpos(model) if fmt == "escpos" else render_pdf(model, fmt))
+        output.write_bytes(_rendered(model, fmt))
         # Counted once the slip exists; a refusal in between (withdrawn meanwhile) removes it.
         write(lambda s: reprint(s, issuance_id=issuance_id, library_id=None, actor=actor, channel=Channel.DESK,
                                 now=utcnow(), format=fmt))
@@ -203,3 +201,15 @@ def slip(code, fmt, lang, output: Path) -> None:
         output.unlink(missing_ok=True)
         refuse_because(refused, f"Kod {code}: ")
     click.echo(f"Zapisano wydruk {model.slip_id} ({fmt}) do {output}.")
+
+
+def _rendered(model, fmt: str) -> bytes:
+    """The slip in one format, importing only its renderer (python-escpos loads its
+    printer database on import; reportlab is large)."""
+    if fmt == "escpos":
+        from printing.escpos import render_escpos
+
+        return render_escpos(model)
+    from printing.pdf import render_pdf
+
+    return render_pdf(model, fmt)

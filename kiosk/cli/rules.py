@@ -7,13 +7,13 @@ import click
 from flask.cli import with_appcontext
 
 from kiosk.app.units import write
-from kiosk.cli import cli_actor, library_named, main, refuse_because
+from kiosk.cli.common import cli_actor, library_named, refuse_because
 from kiosk.domain.clock import utcnow
 from kiosk.domain.refusals import Refused
 from kiosk.domain.rules import RULE_NAMES, parse_changes, rules_as_dict, rules_for, save_rules
 
 
-@main.command("rules")
+@click.command("rules")
 @click.option("--library", "library_slug", required=True)
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help=f"Zmienia jedną zasadę ({', '.join(RULE_NAMES)}); „off” ją wyłącza.")

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from kiosk.app.extensions import db
 from kiosk.app.links import enrol_url, public_url
 from kiosk.app.units import write
-from kiosk.cli import cli_actor, library_named, main, refuse, refuse_because
+from kiosk.cli import refuse
+from kiosk.cli.common import cli_actor, library_named, refuse_because
 from kiosk.domain.cards import CHECK_DIGITS
 from kiosk.domain.clock import format_date, format_moment, utcnow
 from kiosk.storage.models import CardCheckKind, Platform, Role
 
 
-@main.command("add-library")
+@click.command("add-library")
 @click.argument("slug")
 @click.option("--name", required=True, help="Pełna nazwa biblioteki.")
 @click.option("--slip-header", help="Tekst na górze wydruku (domyślnie nazwa).")
@@ -42,7 +43,7 @@ def add_library(slug, name, slip_header, card_check, card_pattern, check_digit) 
     click.echo(f"Dodano bibliotekę {new.slug}: {new.name}.")
 
 
-@main.command("consortium")
+@click.command("consortium")
 @click.option("--name", help="Nazwa konsorcjum (lub biblioteki).")
 @click.option("--service-end", help="Dzień końca usługi (RRRR-MM-DD albo DD.MM.RRRR; pusty: bez końca).")
 @click.option("--activation-url", help="Adres aktywacji kodu dla platformy.")
@@ -67,7 +68,7 @@ def consortium_settings(name, service_end, activation_url, platform) -> None:
     click.echo(f"{settings.name}; koniec usługi: {end}; {platform_name}: {settings.activation_url}")
 
 
-@main.command("create-user")
+@click.command("create-user")
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--library", "library_slug", help="Biblioteka (nie dotyczy administratora konsorcjum).")
@@ -88,7 +89,7 @@ def create_user(username, role, library_slug) -> None:
     click.echo(f"Utworzono konto {username} ({role}). Hasło (zapisz je, nie pokażę go ponownie): {password}")
 
 
-@main.command("demo")
+@click.command("demo")
 @with_appcontext
 def demo() -> None:
     """Gdy baza jest pusta: dodaje demonstracyjną bibliotekę z pulą na bieżący miesiąc."""
@@ -102,7 +103,7 @@ def demo() -> None:
         click.echo(f"Stanowisko i panel: {public_url('/login')} — użytkownik {DEMO_ADMIN}, hasło {password}")
 
 
-@main.command("enroll-kiosk")
+@click.command("enroll-kiosk")
 @click.option("--library", "library_slug", required=True)
 @click.option("--name", required=True, help="Nazwa kiosku, np. „Hol, parter”.")
 @click.option("--printer", default="browser", show_default=True,
@@ -131,7 +132,7 @@ def enroll_kiosk(library_slug, name, printer) -> None:
     click.echo(enrol_url(enrolment.token))
 
 
-@main.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)

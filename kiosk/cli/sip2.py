@@ -10,13 +10,13 @@ from flask.cli import with_appcontext
 
 from kiosk.app.extensions import db
 from kiosk.app.units import pepper, write
-from kiosk.cli import cli_actor, library_named, main, refuse_because
+from kiosk.cli.common import cli_actor, library_named, refuse_because
 from kiosk.domain.clock import utcnow
 from kiosk.domain.refusals import Refused
 from kiosk.domain.sip2_settings import ENCODINGS, OnFailure, current_sip2, parse_sip2_settings, save_sip2_settings
 
 
-@main.command("sip2")
+@click.command("sip2")
 @click.option("--library", "library_slug", required=True)
 @click.option("--host", help="Adres serwera SIP2 systemu bibliotecznego.")
 @click.option("--port", type=int, help="Port serwera SIP2.")
@@ -53,7 +53,7 @@ def sip2(library_slug, **options) -> None:
                f"{'' if changed else ' (bez zmian)'}.")
 
 
-@main.command("check-card")
+@click.command("check-card")
 @click.option("--library", "library_slug", required=True)
 @click.option("--card", required=True, help="Numer karty czytelnika.")
 @click.option("--pin", default=None, help="PIN czytelnika (sprawdza go system biblioteki).")

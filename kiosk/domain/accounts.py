@@ -11,6 +11,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,9 +42,15 @@ HASHING_WAIT_SECONDS = 0.05
 MIN_PASSWORD = 10
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._\-]{1,79}")
 LIBRARY_ROLES = (Role.DESK, Role.LIBRARY_ADMIN)  # what a library admin may give
-# Checked against when the user does not exist, so a wrong name costs as long as a
-# wrong password and does not tell which names exist.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """Checked against when the user does not exist, so a wrong name costs as long as
+    a wrong password and does not tell which names exist. Made on first use (a hash
+    takes a tenth of a second, and most `kiosk` commands sign nobody in); the web
+    makes it as it starts (kiosk.web.register_web), so no sign-in pays for it."""
+    return generate_password_hash("not a password of anyone")
 
 
 class LoginRefusal(enum.StrEnum):
@@ -165,7 +172,7 @@ def password_matches(attempt: SignInAttempt, password: str) -> bool:
         raise SignInBusy()
     try:
         # A wrong name costs as long as a wrong password and tells nothing.
-        return check_password_hash(attempt.password_hash or _DUMMY_HASH, password or "")
+        return check_password_hash(attempt.password_hash or dummy_hash(), password or "")
     finally:
         HASHING.release()
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import holidays
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -23,8 +22,12 @@ from kiosk.storage.models import ClosedDay
 LONGEST_CLOSURE = timedelta(days=62)
 
 
+# `holidays` is imported on first use: a command that computes no working day (or
+# only shows its help) does not load it.
 @lru_cache(maxsize=256)
 def _public_holidays(year: int) -> frozenset[date]:
+    import holidays
+
     return frozenset(holidays.Poland(years=year))
 
 
@@ -37,6 +40,8 @@ _HOLIDAY_LANGUAGES = {"pl": "pl", "en": "en_US", "uk": "uk"}
 
 
 def public_holiday_name(day: date, language: str = "pl") -> str | None:
+    import holidays
+
     return holidays.Poland(years=day.year, language=_HOLIDAY_LANGUAGES.get(language, "pl")).get(day)
 
 

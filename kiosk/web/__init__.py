@@ -18,6 +18,7 @@ def asset_version(app: Flask) -> str:
 
 
 def register_web(app: Flask) -> None:
+    from kiosk.domain.accounts import dummy_hash
     from kiosk.domain.clock import format_date, format_moment
     from kiosk.storage.models import Role
     from kiosk.web import admin, auth, desk, edge, errors, kiosk as kiosk_views, public
@@ -26,6 +27,7 @@ def register_web(app: Flask) -> None:
     from kiosk.wording.eligibility import ineligible_line, ineligible_sentences, release_sentence
     from kiosk.wording.names import channel_name, role_name
 
+    dummy_hash()  # now, not in the first sign-in with an unknown name (which would take longer)
     for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
     edge.register(app)
