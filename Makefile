@@ -42,6 +42,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python bench/abuse.py
 	$(BIN)/python bench/sip2.py
 	$(BIN)/python bench/cli_start.py
+	$(BIN)/python bench/floor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
