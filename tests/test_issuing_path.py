@@ -82,16 +82,14 @@ def test_a_kiosk_scan_is_one_issuing_transaction_plus_one_read(app, enrolled_kio
         assert not any(word.startswith(("INSERT", "UPDATE")) for word in reads_before)
 
 
-def test_sqlite_commits_are_durable_and_reads_take_no_write_lock(app, backend):
-    if backend != "sqlite":
-        pytest.skip("SQLite's settings")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_commits_are_durable(app):
     assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: a power cut loses no slip
     db.session.rollback()
 
 
-def test_a_write_before_the_write_lock_is_refused(app, backend):
-    if backend != "sqlite":
-        pytest.skip("the late lock is SQLite's")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_write_before_the_write_lock_is_refused(app):
     make_library()
 
     def careless(session):
@@ -104,9 +102,9 @@ def test_a_write_before_the_write_lock_is_refused(app, backend):
     assert db.session.scalar(select(Event.id).where(Event.actor == "x")) is None  # rolled back, nothing kept
 
 
-def test_a_connection_the_server_dropped_is_replaced(app, enrolled_kiosk, backend, database_url):
-    if backend != "postgresql":
-        pytest.skip("a server that drops connections")
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_connection_the_server_dropped_is_replaced(app, enrolled_kiosk, database_url):
     library = make_library()
     make_pool(library, codes("C", 20), this_month())
     client, _ = enrolled_kiosk(library)

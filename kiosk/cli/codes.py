@@ -135,7 +135,7 @@ def issue(library_slug, card, pin, platform_slug, as_json, dry_run, at) -> None:
     answer = ask_before_issuing(db.session, library_slug, card, pin=pin, pepper=pepper(), now=now)
     work = lambda s: issue_code(s, library_slug=library_slug, card_number=card, channel=Channel.DESK,  # noqa: E731
                                 actor=actor, now=now, pepper=pepper(), platform_slug=platform_slug, answer=answer)
-    result = run_and_roll_back(db.session, work) if dry_run else write(work)
+    result = run_and_roll_back(db.session, work, late_lock=True) if dry_run else write(work, late_lock=True)
     if as_json:
         answer = {**result.as_json(), "message": describe_issue(result, dry_run=dry_run)}
         if dry_run:  # nothing was handed out: no code to name

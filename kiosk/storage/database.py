@@ -166,14 +166,19 @@ def lock_for_transaction(session: Session, name: str) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def run_and_roll_back(session: Session, work: Callable[[Session], T]) -> T:
+def run_and_roll_back(session: Session, work: Callable[[Session], T], *, late_lock: bool = False) -> T:
     """work(session) in a write transaction that is always rolled back: what a
-    change would do, with nothing written (a dry run)."""
+    change would do, with nothing written (a dry run). late_lock as for
+    run_in_transaction."""
     session.rollback()
     try:
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        connection = session.connection(
+            execution_options={"sqlite_begin": "DEFERRED" if late_lock else "IMMEDIATE"})
+        if late_lock and connection.dialect.name == "sqlite":
+            session.info[_UNLOCKED] = connection.connection.driver_connection.total_changes
         return work(session)
     finally:
+        session.info.pop(_UNLOCKED, None)
         session.rollback()
 
 

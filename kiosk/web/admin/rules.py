@@ -184,7 +184,7 @@ def rules_check(slug: str):
         answer = ask_before_issuing(db.session, library_slug, card, pin=None, pepper=reader_pepper, now=moment)
         result = run_and_roll_back(db.session, lambda s: issue_code(
             s, library_slug=library_slug, card_number=card, channel=Channel.DESK, actor=actor, now=moment,
-            pepper=reader_pepper, platform_slug=platform_slug, answer=answer))
+            pepper=reader_pepper, platform_slug=platform_slug, answer=answer), late_lock=True)
     except (DatabaseBusy, OperationalError) as exc:
         if isinstance(exc, OperationalError) and not is_busy(exc):
             raise
