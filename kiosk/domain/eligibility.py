@@ -320,7 +320,10 @@ def reserve_verdict(session: Session, rules: Rules, window: Window, library_id: 
     """For a returning reader while the reserve is in force: refused when the free
     codes left are no more than the reserve still owed to first-time readers (the
     reserve, less the codes first-timers have had in this window). The caller
-    holds the window's pools locked, so the counts cannot change under it."""
+    holds the window's pools locked against other returning readers; a first-timer
+    may take a code meanwhile, lowering the free codes and the reserve owed alike.
+    First-timers are counted before the free codes, so a count read across such a
+    take errs toward keeping the reserve, never toward giving it away."""
     reserved = sum(math.ceil(count * rules.first_timer_reserve / 100) for count in session.scalars(
         select(Pool.code_count).where(Pool.id.in_(window.pool_ids))))
     first_timers = session.scalar(select(func.count(Issuance.id)).where(

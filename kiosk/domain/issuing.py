@@ -232,9 +232,12 @@ def carry_out(session: Session, plan: IssuePlan, *, channel: Channel, actor: Act
     ineligible = plan.facts_refusal or history_verdict(session, rules, library, platform, history, window, today)
     if ineligible is not None:
         return _not_eligible(session, ineligible, library, actor, channel, now, base)
-    if reserve_in_force(rules, window, today):
+    if reserve_in_force(rules, window, today) and not history.first_timer:
+        # Returning readers queue for the count and the take. A first-timer's code
+        # lowers the free codes and the reserve still owed alike, so first-timers
+        # need not wait: the count a returning reader saw stays true.
         lock_window(session, window)
-        held = None if history.first_timer else reserve_verdict(session, rules, window, library.id)
+        held = reserve_verdict(session, rules, window, library.id)
         if held is not None:
             return _not_eligible(session, held, library, actor, channel, now, base)
 
