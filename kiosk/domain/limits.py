@@ -100,7 +100,8 @@ def first_block(session: Session, checks: list[tuple[Limit, str]], now: datetime
         recent.setdefault((kind, subject), []).append(at)
     ends = []
     for limit, subject in checks:
-        times = sorted(recent.get((limit.kind.value, subject[:120]), ()), reverse=True)
+        since = now - limit.window
+        times = sorted((at for at in recent.get((limit.kind.value, subject[:120]), ()) if at > since), reverse=True)
         if len(times) >= limit.count:
             # The oldest of the last `count` hits leaves the window: the wait ends then.
             ends.append(times[limit.count - 1] + limit.window)

@@ -1,8 +1,9 @@
 """What the issuing path reads on every scan and what almost never changes: the
 libraries, platforms, rule sets, SIP2 connections, closed days, kiosks, pools and
 the service end. Read once per process and database, kept until the settings
-version (kiosk.storage.versioning) says they changed: one read of one row per
-scan instead of a read per table.
+version says they changed: consortium.settings_version, replaced by database
+triggers at every change to those tables, whoever makes it (migration 0008).
+One read of one row per scan instead of a read per table.
 
 The copies are plain frozen records, not ORM objects: they outlive the session
 that read them and are shared by every thread."""

@@ -45,6 +45,7 @@ def run_in_transaction(session: Session, work: Callable[[Session], T], *, late_l
     last_error: Exception | None = None
     for _attempt in range(MAX_ATTEMPTS):
         session.rollback()
+        committing = False
         try:
             # SQLite's BEGIN IMMEDIATE is where a busy database says so: inside the try.
             connection = session.connection(
@@ -53,6 +54,7 @@ def run_in_transaction(session: Session, work: Callable[[Session], T], *, late_l
                 session.info[_UNLOCKED] = connection.connection.driver_connection.total_changes
             result = work(session)
             session.info.pop(_UNLOCKED, None)
+            committing = True
             session.commit()
             return result
         except IntegrityError as exc:
@@ -61,7 +63,8 @@ def run_in_transaction(session: Session, work: Callable[[Session], T], *, late_l
             last_error = exc
         except OperationalError as exc:
             session.rollback()
-            if not is_busy(exc):
+            # A connection lost during COMMIT may have committed: never do the work twice.
+            if not is_busy(exc) or (committing and getattr(exc, "connection_invalidated", False)):
                 raise
             last_error = exc
         except BaseException:
@@ -180,6 +183,3 @@ def run_and_roll_back(session: Session, work: Callable[[Session], T], *, late_lo
     finally:
         session.info.pop(_UNLOCKED, None)
         session.rollback()
-
-
-from kiosk.storage import versioning  # noqa: E402,F401  (every session bumps the settings version)

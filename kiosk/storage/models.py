@@ -86,7 +86,7 @@ class Consortium(Base):
     # An HMAC made with the reader-key pepper: a different pepper (a lost or new instance
     # folder) would silently make every reader new, so the app refuses it.
     pepper_check: Mapped[str | None] = mapped_column(String(64))
-    # Replaced by every change to what the issuing path caches (kiosk.storage.versioning).
+    # Replaced by database triggers at every change to what the issuing path keeps (migration 0008).
     settings_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8),
                                                   server_default="0")
 
