@@ -1,6 +1,7 @@
 """How long the `kiosk` command takes as a whole process, start-up included, against
 the floor of the same run: `python -c pass` (the interpreter alone) and
-`python -c "import flask"` (the least a Flask CLI can load).
+`python -c "import flask"` (the least a Flask CLI can load); `import flask_sqlalchemy`
+is shown too, the least a command that reads the database can load.
 
 Every command runs in a fresh process from this project's code (PYTHONPATH set to
 it, so a worktree measures itself), on a throwaway SQLite instance made by
@@ -28,6 +29,8 @@ FLOORS = [
     ("`python -c pass`", [PYTHON, "-c", "pass"], (0,)),
     ("`python -c \"import flask\"`", [PYTHON, "-c", "import flask"], (0,)),
 ]
+# Not a floor of `--help`, but of any command that reads the database: what the models stand on.
+STORAGE = ("`python -c \"import flask_sqlalchemy\"`", [PYTHON, "-c", "import flask_sqlalchemy"], (0,))
 COMMANDS = [
     ("`kiosk --help`", [KIOSK, "--help"], (0,)),
     ("`kiosk issue --help`", [KIOSK, "issue", "--help"], (0,)),
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    rows = FLOORS + COMMANDS
+    rows = FLOORS + [STORAGE] + COMMANDS
     with tempfile.TemporaryDirectory(prefix="kodomat-cli-") as folder:
         env = environment(Path(folder))
         for setup in (["db", "upgrade"], ["demo"]):

@@ -86,9 +86,11 @@ def app_for_command():
 
 
 class KioskGroup(FlaskGroup):
-    """FlaskGroup, lazily: `--help` lists COMMANDS from the table, and a command's
-    module is imported when the command is looked up to run (or to show its help).
-    Any other name goes to FlaskGroup, which looks at plugins and loads the app."""
+    """FlaskGroup, lazily: a command's module is imported when the command is looked
+    up to run (or to show its help). `--help` lists COMMANDS and Flask's own `run`,
+    `shell` and `routes` without loading the app or scanning Flask's plugin entry
+    points (the app adds only `db`, which COMMANDS names; a test keeps it so). Any
+    other name goes to FlaskGroup, which looks at plugins and loads the app, as before."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(COMMANDS))
