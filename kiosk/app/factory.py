@@ -13,7 +13,7 @@ from htmx_flask import Htmx
 from kiosk.storage.database import SQLITE_BUSY_TIMEOUT_MS, configure_engine, normalise_database_url
 from kiosk.app.extensions import db
 from kiosk.app.i18n import DEFAULT_LANGUAGE, babel, select_locale
-from kiosk.domain.consortium import guard_pepper, schema_missing
+from kiosk.domain.consortium import guard_pepper, pepper_known, schema_missing
 from kiosk.storage.database import run_in_transaction
 from kiosk.storage.secrets import PEPPER_FILE, SECRET_KEY_FILE, read_or_create
 
@@ -84,7 +84,9 @@ def create_app(test_config: dict | None = None, *, web: bool = True, migrations:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     with app.app_context():
         configure_engine(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", SQLITE_BUSY_TIMEOUT_MS))
-        if not schema_missing(db.session):  # else `kiosk db upgrade` is about to make it
+        # Else `kiosk db upgrade` is about to make the schema. A read first: only the
+        # very first start writes (and takes SQLite's write lock).
+        if not schema_missing(db.session) and not pepper_known(db.session, app.config["READER_PEPPER"]):
             run_in_transaction(db.session, lambda session: guard_pepper(session, app.config["READER_PEPPER"]))
         db.session.remove()
 

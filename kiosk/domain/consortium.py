@@ -43,15 +43,29 @@ def schema_missing(session: Session) -> bool:
     return False
 
 
+def pepper_known(session: Session, pepper: str) -> bool:
+    """True when the database was used with this pepper (a read: every start of the
+    app asks, and a read takes no write lock); PepperMismatch for another one."""
+    settings = consortium_row(session)
+    if settings is None or settings.pepper_check is None:
+        return False
+    _compare(settings.pepper_check, pepper)
+    return True
+
+
 def guard_pepper(session: Session, pepper: str) -> None:
     """Refuse to run with a reader-key pepper other than the one the database was
     used with; remember the pepper's fingerprint on first use. Runs in a unit of
     work; does nothing before `kiosk db upgrade` has made the schema."""
-    fingerprint = reader_key(pepper, "kodomat pepper check")
     settings = consortium(session)
     if settings.pepper_check is None:
-        settings.pepper_check = fingerprint
-    elif settings.pepper_check != fingerprint:
+        settings.pepper_check = reader_key(pepper, "kodomat pepper check")
+    else:
+        _compare(settings.pepper_check, pepper)
+
+
+def _compare(recorded: str, pepper: str) -> None:
+    if recorded != reader_key(pepper, "kodomat pepper check"):
         raise PepperMismatch(
             "reader-pepper.key in the instance folder is not the one this database was used with: "
             "restore the instance folder from its backup (or set KIOSK_INSTANCE to it). Starting with "
