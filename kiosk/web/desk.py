@@ -21,7 +21,6 @@ from kiosk.wording.languages import language_from
 from kiosk.wording.messages import CARD_REFUSALS, describe_refusal
 from kiosk.wording.slips import slip_for_issuance
 from printing.barcodes import qr_svg
-from printing.pdf import PAPERS, render_pdf
 from printing.printers import print_slip_with
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -153,6 +152,8 @@ def replace(slug: str, issuance_id: int):
 @bp.get("/<slug>/slip/<int:issuance_id>.pdf")
 @login_required(*DESK_ROLES)
 def slip_pdf(slug: str, issuance_id: int):
+    from printing.pdf import PAPERS, render_pdf  # reportlab: loaded by the first PDF, not by every worker
+
     library = library_in_scope(slug)
     paper = request.args.get("paper", "a6")
     try:

@@ -13,7 +13,6 @@ from kiosk.app.units import write
 from kiosk.domain.clock import DEFAULT_TIMEZONE, local_day, utcnow
 from kiosk.domain.dashboard import report_month
 from kiosk.domain.libraries import add_library
-from kiosk.domain.reports import monthly_report
 from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
                                    parse_new_library, save_consortium_settings)
 from kiosk.storage.models import Library, Platform, Role
@@ -89,5 +88,7 @@ def consortium_settings():
 @login_required(Role.CONSORTIUM_ADMIN)
 def consortium_report():
     first, _last = month_arg()
+    from kiosk.domain.reports import monthly_report  # openpyxl: loaded by the first report, not by every worker
+
     data = monthly_report(db.session, year=first.year, month=first.month, library_ids=None, now=utcnow())
     return xlsx_response(data, f"kodomat-{first:%Y-%m}.xlsx")
