@@ -1,12 +1,13 @@
 """Importing a month's pool from the panel's XLSX, XLS or CSV: all or nothing,
 every refusal named, nothing stored after a refusal."""
+import threading
 from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from helpers import (import_file, write, codes, counts, csv_file, make_library, make_pool, panel_file, warsaw, xls_file,
-                     xlsx_file)
+from helpers import (import_file, legimi, write, codes, counts, csv_file, make_library, make_pool, panel_file, warsaw,
+                     xls_file, xlsx_file)
 from kiosk.app.extensions import db
 from kiosk.domain.consortium import consortium
 from kiosk.wording.messages import describe_refusal
@@ -254,3 +255,80 @@ def test_refuses_a_window_after_the_service_end(app):
 
     refusal = refused(library, panel_file(codes("END", 2)), (date(2021, 2, 1), date(2021, 2, 28)))
     assert refusal.problem is ImportProblem.AFTER_SERVICE_END
+
+
+def test_the_first_code_of_the_file_already_stored_is_named(app):
+    library = make_library()
+    make_pool(library, codes("OLD", 5), JANUARY, filename="styczen.xlsx")
+    data = panel_file(["NEW0000001", "OLD000004", "NEW0000002", "OLD000002"])
+
+    refusal = refused(library, data, FEBRUARY)
+
+    assert refusal.problem is ImportProblem.CODE_EXISTS
+    assert (refusal.details["code"], refusal.details["row"]) == ("OLD000004", 3)
+    assert refusal.details["filename"] == "styczen.xlsx"
+
+
+def test_a_code_already_stored_is_named_before_a_window_that_overlaps(app):
+    library = make_library()
+    make_pool(library, codes("JAN", 2), JANUARY)
+
+    refusal = refused(library, panel_file(["LAP0000001", "JAN000002"]), (date(2020, 1, 15), date(2020, 2, 14)))
+
+    assert refusal.problem is ImportProblem.CODE_EXISTS and refusal.details["row"] == 3
+
+
+def test_the_codes_are_stored_in_the_file_s_order_as_available(app):
+    library = make_library()
+    values = ["ZZZ0000001", "AAA0000002", "MMM0000003"]
+
+    run_import(library, panel_file(values), JANUARY)
+
+    stored = db.session.execute(select(Code.value, Code.status, Code.platform_id).order_by(Code.id)).all()
+    assert [row.value for row in stored] == values
+    assert {(row.status, row.platform_id) for row in stored} == {("available", legimi().id)}
+
+
+def test_two_imports_of_one_code_at_once_store_it_once(app):
+    """Both pass the checks before either commits; the unique index settles it, and
+    the loser is refused with the code, its row and the other library named."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from kiosk.domain.actors import Actor
+    from kiosk.domain.pool_files import prepare_pool
+    from kiosk.domain.pools import import_pool
+    from kiosk.storage.database import configure_engine, run_in_transaction
+
+    libraries = [make_library("first").id, make_library("second").id]
+    platform_id, url = legimi().id, app.config["SQLALCHEMY_DATABASE_URI"]
+    files = [prepare_pool(("Kod\n" + "\n".join(codes(prefix, 20_000) + ["SHARED0001"])).encode(), f"{prefix}.csv",
+                          JANUARY) for prefix in ("ONE", "TWO")]
+    db.session.commit()
+    start, outcomes = threading.Barrier(2), []
+
+    def run(library_id, prepared):
+        engine = configure_engine(create_engine(url))
+        session = Session(engine)
+        try:
+            start.wait()
+            outcomes.append(run_in_transaction(session, lambda s: import_pool(
+                s, library_id=library_id, platform_id=platform_id, prepared=prepared, actor=Actor.system("test"),
+                now=warsaw(2020, 1, 1, 9))))
+        except ImportRefused as refusal:
+            outcomes.append(refusal)
+        finally:
+            session.close()
+            engine.dispose()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(libraries, files)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    refusals = [o for o in outcomes if isinstance(o, ImportRefused)]
+    assert len(outcomes) == 2 and len(refusals) == 1
+    assert refusals[0].problem is ImportProblem.CODE_EXISTS
+    assert refusals[0].details == {"code": "SHARED0001", "row": 20_002, "other_library": True}
+    assert counts()["pools"] == 1 and counts()["codes"] == 20_001
