@@ -1,13 +1,18 @@
 """Importing a month's pool from the panel's XLSX, XLS or CSV: all or nothing,
 every refusal named, nothing stored after a refusal."""
+import io
+import re
 import threading
+import time
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from helpers import (import_file, legimi, write, codes, counts, csv_file, make_library, make_pool, panel_file, warsaw,
-                     xls_file, xlsx_file)
+from helpers import (import_file, issue, legimi, post, this_month, token_of, write, codes, counts, csv_file, make_library,
+                     make_pool, panel_file, warsaw, xls_file, xlsx_file)
+from kiosk.domain.clock import format_date, utcnow
+from kiosk.domain.issuing import Outcome
 from kiosk.app.extensions import db
 from kiosk.domain.consortium import consortium
 from kiosk.wording.messages import describe_refusal
@@ -332,3 +337,52 @@ def test_two_imports_of_one_code_at_once_store_it_once(app):
     assert refusals[0].problem is ImportProblem.CODE_EXISTS
     assert refusals[0].details == {"code": "SHARED0001", "row": 20_002, "other_library": True}
     assert counts()["pools"] == 1 and counts()["codes"] == 20_001
+
+
+# -- a big import beside a kiosk ------------------------------------------------------------
+
+def panel_csv(values: list[str], window: tuple[date, date]) -> bytes:
+    """A panel's CSV export: a number, the code and its window on every row."""
+    start, end = format_date(window[0]), format_date(window[1])
+    lines = ["Lp.;Kod;Ważny od;Ważny do"] + [f"{n};{v};{start};{end}" for n, v in enumerate(values, 1)]
+    return "\n".join(lines).encode()
+
+
+def previewed(client, slug: str, data: bytes) -> str:
+    """The token of the panel's preview of the file."""
+    page = client.post(f"/admin/{slug}/import", data={
+        "file": (io.BytesIO(data), "kody.csv"), "month": "",
+        "csrf_token": token_of(client, f"/admin/{slug}/import")}, content_type="multipart/form-data")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    return re.search(r'name="token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def test_an_issue_during_a_panel_import_waits_less_than_a_second(app, signed_in_admin):
+    """The import's write transaction holds SQLite's write lock: the file is read
+    before it, and the codes go in with one statement, so a kiosk of another
+    library is served at once."""
+    month = this_month()
+    make_pool(make_library("lib"), codes("OWN", 400), month)
+    admin = signed_in_admin(make_library("big"))
+    token = previewed(admin, "big", panel_csv([f"BIG{n:09d}" for n in range(100_000)], month))
+    answers: list = []
+
+    def confirm():
+        with app.app_context():
+            answers.append(post(admin, "/admin/big/import/confirm", {"token": token}, token_from="/admin/big/import"))
+
+    importing = threading.Thread(target=confirm)
+    importing.start()
+    waits, outcomes = [], set()
+    while importing.is_alive():  # one reader after another, for as long as the import lasts
+        started = time.perf_counter()
+        outcomes.add(issue(app, f"{70_000_000 + len(waits)}", utcnow()).outcome)
+        waits.append(time.perf_counter() - started)
+        time.sleep(0.02)
+    importing.join()
+
+    assert answers[0].status_code == 302, answers[0].get_data(as_text=True)[:500]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Code)) == 100_400
+    assert max(waits) < 1.0, f"an issue waited {max(waits):.2f} s: {[round(w, 2) for w in waits]}"
+    assert outcomes == {Outcome.ISSUED} and len(waits) >= 3
