@@ -80,12 +80,34 @@ def parse_date(value: object, any_year: bool = False) -> date:
 def _date_in_text(head: str) -> date | None:
     # Cached: a pool file repeats one window on each of 100,000 rows, and each
     # format strptime refuses costs an exception.
+    quick = _usual_date(head)
+    if quick is not None:
+        return quick
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(head, fmt).date()
         except ValueError:
             continue
     return None
+
+
+def _usual_date(head: str) -> date | None:
+    """DD.MM.YYYY or YYYY-MM-DD, as nearly every file writes its dates, read without
+    strptime: a register's birth dates all differ, so the cache rarely has them."""
+    if len(head) != 10 or not head.isascii():
+        return None
+    if head[2] == head[5] == ".":
+        day, month, year = head[:2], head[3:5], head[6:]
+    elif head[4] == head[7] == "-":
+        year, month, day = head[:4], head[5:7], head[8:]
+    else:
+        return None
+    if not (day + month + year).isdigit():
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:  # 31.02.2020: no format reads it either
+        return None
 
 
 def format_date(day: date) -> str:

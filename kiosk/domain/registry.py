@@ -67,6 +67,8 @@ def _is_yes(cell) -> bool:
     # XLS gives numbers as floats (1.0) and XLSX may give booleans.
     if isinstance(cell, bool):
         return cell
+    if cell is None or cell == "":  # most readers: not blocked, no folding needed
+        return False
     return header_text(cell_text(cell)) in TRUE_WORDS
 
 
