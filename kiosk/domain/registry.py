@@ -193,7 +193,7 @@ def import_cards(session: Session, *, library_id: int, prepared: PreparedCards, 
     library = session.get(Library, library_id)
     session.execute(delete(CardRecord).where(CardRecord.library_id == library.id))
     # In bulk: 100,000 cards through the ORM held the write lock for seconds.
-    insert_rows(session, "card_records", ("library_id", *RECORD_FIELDS),
+    insert_rows(session, CardRecord.__table__, ("library_id", *RECORD_FIELDS),
                 ((library.id, *(record[name] for name in RECORD_FIELDS)) for record in prepared.records))
     # What the rules may rely on: only the facts of this import, never an earlier one's.
     library.register_facts = ",".join(prepared.facts) or None

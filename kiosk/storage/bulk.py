@@ -9,7 +9,9 @@ connection, inside the unit of work's transaction
 - New rows of a table whose unique index may already hold some
   (insert_unless_taken): on SQLite one INSERT … SELECT from such a list, ON
   CONFLICT DO NOTHING; on PostgreSQL psycopg's COPY, the fastest way in.
-- Rows of several columns (insert_rows): sqlite3's executemany, psycopg's COPY.
+- Rows of several columns (insert_rows): sqlite3's executemany, psycopg's COPY;
+  changes to rows found by id (update_rows): executemany, or one UPDATE … FROM
+  unnest on PostgreSQL.
 
 Table and column names are the callers' constants, never input; the rows are data
 and go as parameters (SQLite) or through COPY's own escaping (PostgreSQL)."""
@@ -17,10 +19,9 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from datetime import date
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
 
@@ -93,18 +94,51 @@ def _copy_unless_taken(session: Session, table: str, columns: str, constants: tu
     return True
 
 
-def insert_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """Rows of plain values (text, numbers, booleans, dates, None), as the table's
-    columns store them."""
+def _as_stored(session: Session, table: Table, columns: Sequence[str], rows: Iterable[tuple]) -> list[tuple]:
+    """The rows with each value as its column's type binds it for this database (the
+    ORM's own conversions: dates as text in SQLite, moments as naive UTC), a column
+    at a time."""
+    dialect = session.get_bind().dialect
+    by_column: list = list(zip(*rows)) or [()] * len(columns)
+    for index, name in enumerate(columns):
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            by_column[index] = map(processor, by_column[index])
+    return list(zip(*by_column))
+
+
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Rows of the columns' values, as the ORM would take them."""
     names = ", ".join(columns)
+    stored = _as_stored(session, table, columns, rows)
     connection = session.connection().connection.driver_connection
     if _is_sqlite(session):
-        # Dates as SQLAlchemy keeps them in SQLite (ISO text); booleans are 0 and 1 already.
         with _roomy_cache(session):
             connection.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
-                (tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows))
+                f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", stored)
         return
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in stored:
             copy.write_row(row)
+
+
+def update_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Set columns of rows found by their id: each row is (id, *values), the values
+    as the ORM would take them. SQLite: one UPDATE by rowid a row (executemany);
+    PostgreSQL: one UPDATE joined with the rows given as arrays."""
+    stored = _as_stored(session, table, ("id", *columns), rows)
+    if not stored:
+        return
+    if _is_sqlite(session):
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        session.connection().connection.driver_connection.executemany(
+            f"UPDATE {table.name} SET {assignments} WHERE id = ?", [(*values, key) for key, *values in stored])
+        return
+    dialect = session.get_bind().dialect
+    arrays = ", ".join(f"CAST(:c{index} AS {table.c[name].type.compile(dialect)}[])"
+                       for index, name in enumerate(("id", *columns)))
+    assignments = ", ".join(f"{name} = given.{name}" for name in columns)
+    by_column = list(zip(*stored))
+    session.execute(text(
+        f"UPDATE {table.name} SET {assignments} FROM unnest({arrays}) AS given(id, {', '.join(columns)}) "
+        f"WHERE {table.name}.id = given.id"), {f"c{index}": list(values) for index, values in enumerate(by_column)})
