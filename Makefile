@@ -41,6 +41,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python bench/slip.py
 	$(BIN)/python bench/abuse.py
 	$(BIN)/python bench/sip2.py
+	$(BIN)/python bench/imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,7 +9,8 @@ whole-process floor, on SQLite and PostgreSQL.
   synchronous=FULL, foreign keys on), psycopg's COPY on PostgreSQL.
 
 Each process gets a fresh database, migrated beforehand (not timed); Kodomat and
-the floor run back to back, three times; the table gives the medians.
+the floor run back to back, three times; the table gives the medians, and how much
+of Kodomat's time its start-up alone takes (`kiosk --help`: the app created, no work).
 
     python bench/imports.py [--codes 100000] [--runs 3]
 PostgreSQL is measured when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (a
@@ -134,15 +135,17 @@ class Databases:
         engine.dispose()
 
 
-def one_run(kind: str, databases: Databases, folder: Path, data: Path) -> tuple[float, float]:
+def one_run(kind: str, databases: Databases, folder: Path, data: Path) -> tuple[float, float, float]:
+    """(Kodomat's import, its start-up alone, the floor), in seconds."""
     url, _ = databases.fresh(kind)
     env = {**os.environ, "KIOSK_INSTANCE": str(folder), "DATABASE_URL": url}
     ours = timed([*KIOSK, "import-codes", str(data), "--library", "bench", "--platform", "legimi",
                   "--month", MONTH], env)
+    start_up = timed([*KIOSK, "--help"], env)
     _, target = databases.fresh(kind)
     floor = timed([sys.executable, "-c", SQLITE_FLOOR if kind == "sqlite" else POSTGRES_FLOOR, str(data),
                    target], os.environ)
-    return ours, floor
+    return ours, start_up, floor
 
 
 def main() -> None:
@@ -156,8 +159,8 @@ def main() -> None:
     print(f"{args.codes:,}-code CSV, whole processes (start-up included), medians of {args.runs}; "
           f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
     print()
-    print("| database | Kodomat s | floor s | ratio |")
-    print("|---|---:|---:|---:|")
+    print("| database | Kodomat s | floor s | ratio | of Kodomat's, start-up (`kiosk --help`) s |")
+    print("|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = folder / "codes.csv"
@@ -166,9 +169,8 @@ def main() -> None:
         try:
             for kind in kinds:
                 runs = [one_run(kind, databases, folder, data) for _ in range(args.runs)]
-                ours = statistics.median(run[0] for run in runs)
-                floor = statistics.median(run[1] for run in runs)
-                print(f"| {kind} | {ours:.2f} | {floor:.2f} | {ours / floor:.1f}× |", flush=True)
+                ours, start_up, floor = (statistics.median(run[n] for run in runs) for n in range(3))
+                print(f"| {kind} | {ours:.2f} | {floor:.2f} | {ours / floor:.1f}× | {start_up:.2f} |", flush=True)
         finally:
             databases.drop()
 
