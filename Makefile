@@ -43,6 +43,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python bench/sip2.py
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/floor.py
+	$(BIN)/python bench/imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -87,6 +87,17 @@ def test_a_list_without_dates_marks_every_listed_code(app, libraries):
     assert stored()["events"] == 1
 
 
+def test_a_code_is_marked_at_the_import_s_moment_to_the_microsecond(app, libraries):
+    aaa, _bbb = libraries
+    moment = datetime(2026, 1, 31, 23, 30, 15, 123456, tzinfo=timezone.utc)
+
+    mark(aaa, csv_file([["Kod", "Data aktywacji"], [OURS[3], "2026-01-20"]]), now=moment, filename="a.csv")
+
+    db.session.expire_all()
+    code = db.session.scalar(select(Code).where(Code.value == OURS[3]))
+    assert (code.activation_marked_at, code.activated_on) == (moment, date(2026, 1, 20))
+
+
 def test_a_date_column_gives_the_day_and_a_blank_date_is_not_activated(app, libraries):
     aaa, _bbb = libraries
     data = xlsx_file([

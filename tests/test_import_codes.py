@@ -1,12 +1,18 @@
 """Importing a month's pool from the panel's XLSX, XLS or CSV: all or nothing,
 every refusal named, nothing stored after a refusal."""
+import io
+import re
+import threading
+import time
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from helpers import (import_file, write, codes, counts, csv_file, make_library, make_pool, panel_file, warsaw, xls_file,
-                     xlsx_file)
+from helpers import (import_file, issue, legimi, post, this_month, token_of, write, codes, counts, csv_file, make_library,
+                     make_pool, panel_file, warsaw, xls_file, xlsx_file)
+from kiosk.domain.clock import format_date, utcnow
+from kiosk.domain.issuing import Outcome
 from kiosk.app.extensions import db
 from kiosk.domain.consortium import consortium
 from kiosk.wording.messages import describe_refusal
@@ -254,3 +260,129 @@ def test_refuses_a_window_after_the_service_end(app):
 
     refusal = refused(library, panel_file(codes("END", 2)), (date(2021, 2, 1), date(2021, 2, 28)))
     assert refusal.problem is ImportProblem.AFTER_SERVICE_END
+
+
+def test_the_first_code_of_the_file_already_stored_is_named(app):
+    library = make_library()
+    make_pool(library, codes("OLD", 5), JANUARY, filename="styczen.xlsx")
+    data = panel_file(["NEW0000001", "OLD000004", "NEW0000002", "OLD000002"])
+
+    refusal = refused(library, data, FEBRUARY)
+
+    assert refusal.problem is ImportProblem.CODE_EXISTS
+    assert (refusal.details["code"], refusal.details["row"]) == ("OLD000004", 3)
+    assert refusal.details["filename"] == "styczen.xlsx"
+
+
+def test_a_code_already_stored_is_named_before_a_window_that_overlaps(app):
+    library = make_library()
+    make_pool(library, codes("JAN", 2), JANUARY)
+
+    refusal = refused(library, panel_file(["LAP0000001", "JAN000002"]), (date(2020, 1, 15), date(2020, 2, 14)))
+
+    assert refusal.problem is ImportProblem.CODE_EXISTS and refusal.details["row"] == 3
+
+
+def test_the_codes_are_stored_in_the_file_s_order_as_available(app):
+    library = make_library()
+    values = ["ZZZ0000001", "AAA0000002", "MMM0000003"]
+
+    run_import(library, panel_file(values), JANUARY)
+
+    stored = db.session.execute(select(Code.value, Code.status, Code.platform_id).order_by(Code.id)).all()
+    assert [row.value for row in stored] == values
+    assert {(row.status, row.platform_id) for row in stored} == {("available", legimi().id)}
+
+
+def test_two_imports_of_one_code_at_once_store_it_once(app):
+    """Both pass the checks before either commits; the unique index settles it, and
+    the loser is refused with the code, its row and the other library named."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from kiosk.domain.actors import Actor
+    from kiosk.domain.pool_files import prepare_pool
+    from kiosk.domain.pools import import_pool
+    from kiosk.storage.database import configure_engine, run_in_transaction
+
+    libraries = [make_library("first").id, make_library("second").id]
+    platform_id, url = legimi().id, app.config["SQLALCHEMY_DATABASE_URI"]
+    files = [prepare_pool(("Kod\n" + "\n".join(codes(prefix, 20_000) + ["SHARED0001"])).encode(), f"{prefix}.csv",
+                          JANUARY) for prefix in ("ONE", "TWO")]
+    db.session.commit()
+    start, outcomes = threading.Barrier(2), []
+
+    def run(library_id, prepared):
+        engine = configure_engine(create_engine(url))
+        session = Session(engine)
+        try:
+            start.wait()
+            outcomes.append(run_in_transaction(session, lambda s: import_pool(
+                s, library_id=library_id, platform_id=platform_id, prepared=prepared, actor=Actor.system("test"),
+                now=warsaw(2020, 1, 1, 9))))
+        except ImportRefused as refusal:
+            outcomes.append(refusal)
+        finally:
+            session.close()
+            engine.dispose()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(libraries, files)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    refusals = [o for o in outcomes if isinstance(o, ImportRefused)]
+    assert len(outcomes) == 2 and len(refusals) == 1
+    assert refusals[0].problem is ImportProblem.CODE_EXISTS
+    assert refusals[0].details == {"code": "SHARED0001", "row": 20_002, "other_library": True}
+    assert counts()["pools"] == 1 and counts()["codes"] == 20_001
+
+
+# -- a big import beside a kiosk ------------------------------------------------------------
+
+def panel_csv(values: list[str], window: tuple[date, date]) -> bytes:
+    """A panel's CSV export: a number, the code and its window on every row."""
+    start, end = format_date(window[0]), format_date(window[1])
+    lines = ["Lp.;Kod;Ważny od;Ważny do"] + [f"{n};{v};{start};{end}" for n, v in enumerate(values, 1)]
+    return "\n".join(lines).encode()
+
+
+def previewed(client, slug: str, data: bytes) -> str:
+    """The token of the panel's preview of the file."""
+    page = client.post(f"/admin/{slug}/import", data={
+        "file": (io.BytesIO(data), "kody.csv"), "month": "",
+        "csrf_token": token_of(client, f"/admin/{slug}/import")}, content_type="multipart/form-data")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    return re.search(r'name="token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def test_an_issue_during_a_panel_import_waits_less_than_a_second(app, signed_in_admin):
+    """The import's write transaction holds SQLite's write lock: the file is read
+    before it, and the codes go in with one statement, so a kiosk of another
+    library is served at once."""
+    month = this_month()
+    make_pool(make_library("lib"), codes("OWN", 400), month)
+    admin = signed_in_admin(make_library("big"))
+    token = previewed(admin, "big", panel_csv([f"BIG{n:09d}" for n in range(100_000)], month))
+    answers: list = []
+
+    def confirm():
+        with app.app_context():
+            answers.append(post(admin, "/admin/big/import/confirm", {"token": token}, token_from="/admin/big/import"))
+
+    importing = threading.Thread(target=confirm)
+    importing.start()
+    waits, outcomes = [], set()
+    while importing.is_alive():  # one reader after another, for as long as the import lasts
+        started = time.perf_counter()
+        outcomes.add(issue(app, f"{70_000_000 + len(waits)}", utcnow()).outcome)
+        waits.append(time.perf_counter() - started)
+        time.sleep(0.02)
+    importing.join()
+
+    assert answers[0].status_code == 302, answers[0].get_data(as_text=True)[:500]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Code)) == 100_400
+    assert max(waits) < 1.0, f"an issue waited {max(waits):.2f} s: {[round(w, 2) for w in waits]}"
+    assert outcomes == {Outcome.ISSUED} and len(waits) >= 3

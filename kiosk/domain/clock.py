@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
@@ -69,14 +70,44 @@ def parse_date(value: object, any_year: bool = False) -> date:
         return check(value)
     text = str(value).strip()
     # A date with a time part, as exported by some panels: "2020-01-02 00:00:00".
-    head = text.split(" ")[0].split("T")[0]
+    parsed = _date_in_text(text.split(" ")[0].split("T")[0])
+    if parsed is None:
+        raise ValueError(f"not a date: {text!r}")
+    return check(parsed)
+
+
+@lru_cache(maxsize=1024)
+def _date_in_text(head: str) -> date | None:
+    # Cached: a pool file repeats one window on each of 100,000 rows, and each
+    # format strptime refuses costs an exception.
+    quick = _usual_date(head)
+    if quick is not None:
+        return quick
     for fmt in DATE_FORMATS:
         try:
-            parsed = datetime.strptime(head, fmt).date()
+            return datetime.strptime(head, fmt).date()
         except ValueError:
             continue
-        return check(parsed)
-    raise ValueError(f"not a date: {text!r}")
+    return None
+
+
+def _usual_date(head: str) -> date | None:
+    """DD.MM.YYYY or YYYY-MM-DD, as nearly every file writes its dates, read without
+    strptime: a register's birth dates all differ, so the cache rarely has them."""
+    if len(head) != 10 or not head.isascii():
+        return None
+    if head[2] == head[5] == ".":
+        day, month, year = head[:2], head[3:5], head[6:]
+    elif head[4] == head[7] == "-":
+        year, month, day = head[:4], head[5:7], head[8:]
+    else:
+        return None
+    if not (day + month + year).isdigit():
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:  # 31.02.2020: no format reads it either
+        return None
 
 
 def format_date(day: date) -> str:

@@ -159,8 +159,10 @@ def formula_at(row: list[Cell], column: int | None, row_number: int) -> None:
 
 def text_at(row: list[Cell], column: int, row_number: int) -> str:
     """A cell's text; a formula never calculated is refused with its row."""
-    formula_at(row, column, row_number)
-    return cell_text(row[column]) if column < len(row) else ""
+    cell = row[column] if column < len(row) else None
+    if isinstance(cell, Formula):
+        raise ImportRefused(ImportProblem.FORMULA, row=row_number)
+    return cell_text(cell)
 
 
 def date_in(row: list[Cell], column: int | None, row_number: int, any_year: bool = False) -> date | None:
@@ -215,11 +217,10 @@ def parse_pool_file(data: bytes) -> ParsedPool:
     start, column, column_name = found.start, found.column, found.name
     from_col, until_col = _window_columns(rows[found.header_row]) if found.header_row is not None else (None, None)
 
-    codes: list[str] = []
-    numbers: list[int] = []
-    first_seen: dict[str, int] = {}
+    first_seen: dict[str, int] = {}  # each code and its row, in the file's order
     windows: set[Window] = set()
     untils: set[date] = set()
+    dated = from_col is not None or until_col is not None
     for r in range(start, len(rows)):
         row, number = rows[r], r + 1
         text = text_at(row, column, number)
@@ -232,8 +233,8 @@ def parse_pool_file(data: bytes) -> ParsedPool:
                 ImportProblem.DUPLICATE_IN_FILE, row=number, code=text, first_row=first_seen[text]
             )
         first_seen[text] = number
-        codes.append(text)
-        numbers.append(number)
+        if not dated:  # no window columns: nothing more to read in the row
+            continue
         valid_from, valid_until = date_in(row, from_col, number), date_in(row, until_col, number)
         if valid_from and valid_until:
             windows.add((valid_from, valid_until))
@@ -241,11 +242,11 @@ def parse_pool_file(data: bytes) -> ParsedPool:
             untils.add(valid_until)
         if len(windows) > 1 or len(untils) > 1:
             raise ImportRefused(ImportProblem.WINDOW_MIXED, row=number)
-    if not codes:
+    if not first_seen:
         raise ImportRefused(ImportProblem.EMPTY)
     return ParsedPool(
-        codes=codes,
-        rows=numbers,
+        codes=list(first_seen),
+        rows=list(first_seen.values()),
         file_window=next(iter(windows), None),
         file_until=next(iter(untils), None),
         code_column=column_name,

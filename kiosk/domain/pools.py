@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kiosk.domain.actors import Actor
@@ -16,6 +16,7 @@ from kiosk.domain.eligibility import opening
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.pool_files import ImportProblem, ImportRefused, PreparedPool
 from kiosk.domain.rules import rules_for
+from kiosk.storage.bulk import insert_unless_taken, listed
 from kiosk.storage.models import Code, CodeStatus, Library, Platform, Pool
 
 
@@ -50,28 +51,17 @@ def _pool_details(pool: Pool, library: Library) -> dict:
     }
 
 
-def _check_against_database(session: Session, library: Library, platform: Platform,
-                            prepared: PreparedPool) -> None:
+def _refuse_same_file(session: Session, library: Library, platform: Platform, prepared: PreparedPool) -> None:
     earlier = session.scalar(
         select(Pool).where(Pool.platform_id == platform.id, Pool.source_sha256 == prepared.sha256)
     )
     if earlier is not None:
         raise ImportRefused(ImportProblem.SAME_FILE, **_pool_details(earlier, library))
 
-    row_of = dict(zip(prepared.codes, prepared.rows))
-    for chunk in _chunks(prepared.codes, 500):
-        existing = session.execute(
-            select(Code.value, Pool)
-            .join(Pool, Code.pool_id == Pool.id)
-            .where(Code.platform_id == platform.id, Code.value.in_(chunk))
-            .limit(1)
-        ).first()
-        if existing is not None:
-            value, pool = existing
-            raise ImportRefused(
-                ImportProblem.CODE_EXISTS, code=value, row=row_of[value], **_pool_details(pool, library)
-            )
 
+def _window_refusal(session: Session, library: Library, platform: Platform,
+                    prepared: PreparedPool) -> ImportRefused | None:
+    """Why the file's window cannot be the library's, if it cannot."""
     valid_from, valid_until = prepared.window
     overlapping = session.scalar(
         select(Pool).where(
@@ -84,16 +74,50 @@ def _check_against_database(session: Session, library: Library, platform: Platfo
         ).limit(1)
     )
     if overlapping is not None:
-        raise ImportRefused(ImportProblem.WINDOW_OVERLAP, **_pool_details(overlapping, library))
-
+        return ImportRefused(ImportProblem.WINDOW_OVERLAP, **_pool_details(overlapping, library))
     ends = service_end(session)
     if ends and valid_from > ends:
-        raise ImportRefused(ImportProblem.AFTER_SERVICE_END, service_end=ends)
+        return ImportRefused(ImportProblem.AFTER_SERVICE_END, service_end=ends)
+    return None
 
 
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _code_exists(session: Session, library: Library, platform: Platform, prepared: PreparedPool,
+                 own_pool_id: int = 0) -> ImportRefused | None:
+    """The file's first code (in the file's order) already in a pool of the platform,
+    other than the one being imported (own_pool_id; 0 is none: ids start at 1),
+    named with its row and that pool.
+
+    One query for the whole file: its codes as a list-table, each looked up in the
+    unique index (SQLite's CROSS JOIN keeps that order; PostgreSQL's planner is free).
+    """
+    source, params = listed(session, "listed", prepared.codes)
+    found = session.execute(text(
+        f"SELECT listed.key, codes.pool_id FROM {source} CROSS JOIN codes "
+        "WHERE codes.platform_id = :platform AND codes.value = listed.value AND codes.pool_id <> :own "
+        "ORDER BY listed.key LIMIT 1"), {**params, "platform": platform.id, "own": own_pool_id}).first()
+    if found is None:
+        return None
+    place, pool_id = found
+    return ImportRefused(ImportProblem.CODE_EXISTS, code=prepared.codes[place], row=prepared.rows[place],
+                         **_pool_details(session.get(Pool, pool_id), library))
+
+
+def _check_against_database(session: Session, library: Library, platform: Platform,
+                            prepared: PreparedPool) -> None:
+    """Every check, in the order an import makes them; writes nothing."""
+    _refuse_same_file(session, library, platform, prepared)
+    refusal = _code_exists(session, library, platform, prepared) or _window_refusal(
+        session, library, platform, prepared)
+    if refusal is not None:
+        raise refusal
+
+
+def _store_codes(session: Session, pool: Pool, platform: Platform, codes: list[str]) -> bool:
+    """The pool's codes inserted in bulk, in the file's order; False when one is
+    already stored for the platform."""
+    return insert_unless_taken(
+        session, "codes", {"pool_id": pool.id, "platform_id": platform.id, "status": CodeStatus.AVAILABLE.value},
+        "value", codes, unique=("platform_id", "value"))
 
 
 def _report(library: Library, platform: Platform, prepared: PreparedPool, pool_id: int | None) -> ImportReport:
@@ -119,7 +143,11 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
     # serialises): two overlapping windows could otherwise both pass the checks.
     library = session.scalar(select(Library).where(Library.id == library_id).with_for_update())
     platform = session.get(Platform, platform_id)
-    _check_against_database(session, library, platform, prepared)
+    _refuse_same_file(session, library, platform, prepared)
+    window_refusal = _window_refusal(session, library, platform, prepared)
+    if window_refusal is not None:
+        # Refused either way: found without storing 100,000 codes first.
+        raise _code_exists(session, library, platform, prepared) or window_refusal
     pool = Pool(
         library_id=library.id,
         platform_id=platform.id,
@@ -133,11 +161,12 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
     )
     session.add(pool)
     session.flush()
-    session.execute(
-        insert(Code),
-        [{"pool_id": pool.id, "platform_id": platform.id, "value": code, "status": CodeStatus.AVAILABLE.value}
-         for code in prepared.codes],
-    )
+    if not _store_codes(session, pool, platform, prepared.codes):
+        # The unique index met a code already stored: name the first, and roll back.
+        refusal = _code_exists(session, library, platform, prepared, own_pool_id=pool.id)
+        if refusal is None:  # only a race could get here; the unit of work's retry sorts it out
+            raise IntegrityError("codes", None, ValueError("a code of the file was stored meanwhile"))
+        raise refusal
     record_event(session, kind=EventKind.IMPORT, actor=actor, library_id=library.id, now=now,
                  pool_id=pool.id, platform=platform.slug, filename=prepared.filename, sha256=prepared.sha256,
                  count=len(prepared.codes), valid_from=prepared.valid_from, valid_until=prepared.valid_until)

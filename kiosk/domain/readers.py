@@ -23,7 +23,10 @@ def normalise_card(raw: str) -> str:
     script and full-width letters as ASCII (NFKC), trimmed, without spaces and
     dashes, upper-case, without Codabar start/stop letters. Anything left that is
     not ASCII makes the card refused by its format check."""
-    card = _SEPARATORS.sub("", unicodedata.normalize("NFKC", _ascii_digits(raw or ""))).upper()
+    raw = raw or ""
+    if not raw.isascii():  # ASCII is its own NFKC form, its digits already ASCII
+        raw = unicodedata.normalize("NFKC", _ascii_digits(raw))
+    card = _SEPARATORS.sub("", raw).upper()
     codabar = _CODABAR.fullmatch(card)
     return codabar.group(1) if codabar else card
 

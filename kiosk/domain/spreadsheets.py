@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -103,8 +102,9 @@ def _bounded(rows: Iterable[list[Cell]]) -> list[list[Cell]]:
         cells += len(row)
         if cells > MAX_CELLS:
             raise SpreadsheetError("too_many_cells", limit=MAX_CELLS)
-        kept.extend([] for _ in range(blank))
-        blank = 0
+        if blank:
+            kept.extend([] for _ in range(blank))
+            blank = 0
         kept.append(row)
     return kept
 
@@ -210,14 +210,14 @@ def _csv_rows(data: bytes) -> Iterable[list[Cell]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # one column, or too little to guess from
+    # Lines from a split, not io.StringIO: StringIO keeps four bytes a character.
+    lines = text.split("\n")
     # A line longer than any row of the limits (one giant row, no line breaks) is
     # refused before the csv module builds it.
-    long_line = re.search(r"[^\n]{%d}" % (MAX_LINE_CHARS + 1), text)
-    if long_line:
-        raise SpreadsheetError("too_many_columns", row=text.count("\n", 0, long_line.start()) + 1,
-                               limit=MAX_COLUMNS)
-    # Lines from a split, not io.StringIO: StringIO keeps four bytes a character.
-    reader = csv.reader((line + "\n" for line in text.split("\n")), dialect)
+    if max(map(len, lines)) > MAX_LINE_CHARS:
+        row = next(number for number, line in enumerate(lines, start=1) if len(line) > MAX_LINE_CHARS)
+        raise SpreadsheetError("too_many_columns", row=row, limit=MAX_COLUMNS)
+    reader = csv.reader((line + "\n" for line in lines), dialect)
     while True:
         try:
             row = next(reader)
@@ -243,6 +243,8 @@ def header_text(cell: Cell) -> str:
 
 def cell_text(cell: Cell) -> str:
     """A cell as text; whole numbers Excel stored as floats lose the '.0'."""
+    if type(cell) is str:  # most cells, every cell of a CSV: the quick way first
+        return cell.strip()
     if cell is None or isinstance(cell, (date, datetime, bool, Formula)):
         return ""
     if isinstance(cell, float) and cell.is_integer():
