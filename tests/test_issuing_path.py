@@ -12,6 +12,7 @@ from helpers import TEST, codes, issue, kiosk_scan, make_library, make_pool, thi
 from kiosk.app.extensions import db
 from kiosk.domain.clock import utcnow
 from kiosk.domain.issuing import Outcome
+from kiosk.domain.kiosks import revoke_kiosk
 from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.storage.database import configure_engine, run_in_transaction, take_write_lock
 from kiosk.storage.models import Event, Issuance
@@ -105,8 +106,31 @@ def test_a_kiosk_scan_is_one_issuing_transaction_plus_one_read(app, enrolled_kio
     assert sum(1 for word in words if word.startswith(("INSERT", "UPDATE", "DELETE"))) == 4, words
     assert len(statements) <= 12, statements
     if backend == "sqlite":
-        assert words.count("BEGIN IMMEDIATE") == 1  # the write lock, taken once
+        # The read part of the issuing transaction, then the write lock, taken once.
+        assert [word for word in words if word.startswith("BEGIN")] == ["BEGIN DEFERRED", "BEGIN IMMEDIATE"]
         assert not any(word.startswith(("INSERT", "UPDATE")) for word in reads_before)
+
+
+def test_a_kiosk_revoked_by_another_process_stops_at_its_next_scan(app, enrolled_kiosk, database_url):
+    """The scan trusts the process's last copy of the settings only until its own
+    transaction reads them again, with the kiosk's enrolment."""
+    library = make_library()
+    make_pool(library, codes("C", 20), this_month())
+    client, enrolment = enrolled_kiosk(library)
+    token = token_of(client, "/kiosk/")
+    assert b"C0" in kiosk_scan(client, "20000001").data
+
+    elsewhere = other_process(database_url)
+    try:
+        run_in_transaction(elsewhere, lambda s: revoke_kiosk(s, enrolment.kiosk.id, TEST, utcnow()))
+    finally:
+        elsewhere.close()
+        elsewhere.get_bind().dispose()
+
+    answer = client.post("/kiosk/scan", data={"card": "20000002", "lang": "pl", "entry": "scan",
+                                              "csrf_token": token}, headers={"HX-Request": "true"})
+    assert answer.status_code == 403
+    assert db.session.scalar(select(Issuance.id).where(Issuance.card_hint == "0002")) is None
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -8,7 +8,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from kiosk.app.extensions import db
-from kiosk.domain.snapshot import Snapshot, snapshot
+from kiosk.domain.snapshot import Snapshot, last_snapshot, snapshot
 from kiosk.storage.database import run_in_transaction
 
 T = TypeVar("T")
@@ -22,10 +22,13 @@ def write(work: Callable[[Session], T], *, late_lock: bool = False) -> T:
     return run_in_transaction(db.session, work, late_lock=late_lock)
 
 
-def settings() -> Snapshot:
+def settings(asked_again_later: bool = False) -> Snapshot:
     """The settings the issuing path reads (kiosk.domain.snapshot), looked up once
-    per request."""
+    per request. asked_again_later: the request's unit of work reads them again in
+    its own transaction, so the process's last copy will do until then."""
     if "settings_snapshot" not in g:
+        if asked_again_later:
+            return last_snapshot(db.session)
         g.settings_snapshot = snapshot(db.session)
     return g.settings_snapshot
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
@@ -147,6 +147,8 @@ class Scan:
     paused_until: datetime | None = None
     choices: tuple[tuple[str, str], ...] = ()  # (slug, name): the reader picks one, then scans again
     pin_checked: bool = False  # the library system said the PIN is right
+    settings: Snapshot | None = None  # what the scan was judged by
+    enrolled: bool = True  # False: the kiosk was revoked or enrolled anew a moment ago
 
 
 def reprint_shown(library: Library, scanned: bool) -> bool:
@@ -191,14 +193,18 @@ _LOCK_KIOSK = select(Kiosk.id).where(Kiosk.id == bindparam("kiosk_id")).with_for
 
 def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
               scanned: bool = False, platform: str | None = None, answer: CardAnswer | None = None,
-              snap: Snapshot | None = None) -> Scan:
+              device_nonce: str | None = None) -> Scan:
     """The kiosk's one step, in a unit of work with a late lock: what needs no lock
     is read first; then, under the write lock, the pause checked, the card issued
     for and the attempt counted, in one transaction. Where two platforms' codes are
     out and the reader has not picked one, a valid card is asked which. `answer` is
-    the library system's, for a library that checks cards over SIP2."""
-    snap = snap or snapshot(session)
-    kiosk = snap.kiosks[kiosk_id]
+    the library system's, for a library that checks cards over SIP2. The
+    settings are read here, in the transaction, with the kiosk's enrolment (the
+    browser's `device_nonce`, when the caller knows it)."""
+    snap = snapshot(session)
+    kiosk = snap.kiosks.get(kiosk_id) if device_nonce is None else enrolled_kiosk(snap, kiosk_id, device_nonce)
+    if kiosk is None:
+        return Scan(enrolled=False)
     library = kiosk.library
     checks = _pause_checks(kiosk.id, library.id, card, pepper)
     (_, subject), _, (_, card_subject), (_, pin_subject), _ = checks
@@ -215,9 +221,9 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
         session.connection().execute(_LOCK_KIOSK, {"kiosk_id": kiosk.id})
     until = first_block(session, checks, now)
     if until is not None:
-        return _paused(session, kiosk, until, now)
+        return replace(_paused(session, kiosk, until, now), settings=snap)
     if choices:
-        return Scan(choices=choices, pin_checked=bool(answer and answer.pin_checked))
+        return Scan(choices=choices, pin_checked=bool(answer and answer.pin_checked), settings=snap)
     result = carry_out(session, plan, channel=Channel.KIOSK, actor=Actor.kiosk(kiosk.id), now=now,
                        show_reprint=reprint_shown(library, scanned))
     counted = []
@@ -233,7 +239,7 @@ def scan_card(session: Session, *, kiosk_id: int, card: str, now: datetime, pepp
             counted.append((SAME_CARD, card_subject))
     if counted:
         record_hits(session, counted, now)
-    return Scan(result=result)
+    return Scan(result=result, settings=snap)
 
 
 def _platform_to_offer(session: Session, snap: Snapshot, library, card: str, now: datetime, pepper: str,

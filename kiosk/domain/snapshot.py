@@ -127,6 +127,14 @@ def snapshot(session: Session) -> Snapshot:
     return fresh
 
 
+def last_snapshot(session: Session) -> Snapshot:
+    """The settings as this process last saw them, without asking whether they
+    changed (no read once there is a copy): for a step that asks again inside its
+    own transaction, as the kiosk's scan does (kiosk.domain.kiosks.scan_card)."""
+    cached = _cache.get(session.get_bind())
+    return cached if cached is not None else snapshot(session)
+
+
 def _frozen(mapping: dict) -> Mapping:
     return MappingProxyType(mapping)
 

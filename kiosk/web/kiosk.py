@@ -57,12 +57,23 @@ def _cookie_signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kiosk-device")
 
 
-def current_kiosk() -> KioskView | None:
+def _cookie() -> tuple[int, str] | None:
     try:
         data = _cookie_signer().loads(request.cookies.get(COOKIE, ""))
-        return enrolled_kiosk(settings(), int(data["kiosk"]), str(data["nonce"]))
+        return int(data["kiosk"]), str(data["nonce"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
+
+
+def current_kiosk(asked_again_later: bool = False) -> KioskView | None:
+    """The enrolled kiosk this browser is. asked_again_later: the scan checks the
+    enrolment again in its issuing transaction, so the process's last copy of the
+    settings may answer first (a kiosk it does not know yet is looked up afresh)."""
+    cookie = _cookie()
+    if cookie is None:
+        return None
+    return ((asked_again_later and enrolled_kiosk(settings(asked_again_later=True), *cookie))
+            or enrolled_kiosk(settings(), *cookie))
 
 
 @bp.before_request
@@ -93,8 +104,8 @@ def masked(typed: str) -> str:
     return "•" * max(0, len(shown) - 4) + shown[-4:]
 
 
-def _require_kiosk() -> KioskView:
-    kiosk = current_kiosk()
+def _require_kiosk(asked_again_later: bool = False) -> KioskView:
+    kiosk = current_kiosk(asked_again_later)
     if kiosk is None:
         abort(make_response(render_template("kiosk/not_set_up.html"), 403))
     return kiosk
@@ -133,7 +144,9 @@ def enrol(token: str):
 
 @bp.post("/scan")
 def scan():
-    kiosk = _require_kiosk()
+    # No read of the settings here: scan_card reads them in its own transaction and
+    # checks the enrolment again there (one round trip fewer for every reader).
+    kiosk = _require_kiosk(asked_again_later=True)
     kiosk_id, library_id, printer = kiosk.id, kiosk.library_id, kiosk.printer
     card, now = request.form.get("card", ""), utcnow()
     # kiosk.js says "scan" when the number came as a scanner types it: fast, ending in Enter.
@@ -153,7 +166,7 @@ def scan():
             return _idle(kiosk, notice=True)
         card, by_scanner, pin = asked["card"], bool(asked["scan"]), request.form.get("pin", "")[:64]
     try:
-        snap = settings()
+        snap = settings(asked_again_later=True)
         asks_library_system = kiosk.library.card_check == CardCheckKind.SIP2
         if asks_library_system and paused_until(db.session, kiosk_id=kiosk_id, library_id=library_id, card=card,
                                                 now=now, pepper=pepper()) is not None:
@@ -168,10 +181,12 @@ def scan():
                                          snap=snap) if asks_library_system else None)
             # One transaction: the pause, the issue and the count (kiosk.domain.kiosks.scan_card).
             scanned = write(lambda s: scan_card(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
-                                                scanned=by_scanner, platform=platform, answer=answer, snap=snap),
-                            late_lock=True)
+                                                scanned=by_scanner, platform=platform, answer=answer,
+                                                device_nonce=kiosk.device_nonce), late_lock=True)
     except DatabaseBusy:
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
+    if not scanned.enrolled:  # revoked or enrolled anew a moment ago
+        return render_template("kiosk/not_set_up.html"), 403
     if scanned.paused_until is not None:
         seconds = max(1, int((scanned.paused_until - now).total_seconds()))
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)
@@ -189,8 +204,8 @@ def scan():
                        typed=masked(card))
     # The slip from what the issue returned and the settings in hand: no read after the issue.
     slip = slip_of(IssuedCode(result.issuance_id, result.code, result.valid_from, result.valid_until,
-                              result.issued_at), kiosk.library, snap.platforms[result.platform], snap.service_end,
-                   g.lang)
+                              result.issued_at), kiosk.library, scanned.settings.platforms[result.platform],
+                   scanned.settings.service_end, g.lang)
     in_browser, error = print_slip_with(printer, slip)
     if error:
         # The issuance stands: the reader asks at the desk with the slip id.
