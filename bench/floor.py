@@ -934,6 +934,12 @@ def main() -> None:
 
     pg_env = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     postgres = Postgres(pg_env) if pg_env else None
+    if postgres:
+        try:
+            postgres.create()
+        except Exception as error:  # noqa: BLE001 - never fall back to the database the URL names
+            print(f"(PostgreSQL left out: cannot create the database {DATABASE_NAME}: {error})")
+            postgres = None
     print(f"# bench/floor.py{' --quick' if args.quick else ''}: {os.cpu_count()} cores; Python "
           f"{sys.version.split()[0]}; SQLite {sqlite3.sqlite_version}"
           f"{f'; PostgreSQL {postgres.version()} (database {DATABASE_NAME})' if postgres else '; no PostgreSQL'}; "
@@ -941,8 +947,6 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, Sip2Peer() as peer:
         folder = Path(tmp)
-        if postgres:
-            postgres.create()
         try:
             if "domain" in only:
                 print()
