@@ -72,6 +72,7 @@ DATABASE_NAME = "bench_floor"
 WARM_UP = 2  # domain calls per worker before the clock starts
 KIOSK_USES_PER_MINUTE = 5  # under the six codes a minute a kiosk may show
 SECTIONS = ("domain", "http", "memory", "checks")
+REQUEST_TIMEOUT = 60  # seconds without an answer: the request counts as an error
 
 
 # -- the SIP2 peer, in a process of its own (it must not share the bench's GIL) ------
@@ -507,20 +508,23 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         (instance / "config.py").write_text(f"SECRET_KEY = {SECRET!r}\nREADER_PEPPER = {PEPPER!r}\n"
                                             f"KIOSK_BASE_URL = {self.base!r}\n")
+        # The server's log goes to a file: a pipe nobody reads would block it once full.
+        self.log = instance / "gunicorn.log"
+        self.log_file = self.log.open("w")
         env = {**os.environ, "KIOSK_INSTANCE": str(instance), "DATABASE_URL": url,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
              "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH_DIR),
              "--log-level", "warning", "floor_wsgi:app"],
-            env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=self.log_file, text=True)
         self.workers = workers
         self.scans = 0  # kiosk scans this server has answered
         self._lock = threading.Lock()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn stopped: {self.process.stderr.read()[-2000:]}")
+                raise RuntimeError(f"gunicorn stopped: {self.log.read_text()[-2000:]}")
             try:
                 if request(self.port, "GET", "/bench/noop")[0] == 200 and len(self.worker_pids()) == workers:
                     return
@@ -564,6 +568,9 @@ class Server:
             pass
         return 0
 
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -571,13 +578,14 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log_file.close()
 
 
 def request(port: int, method: str, path: str, form: dict | None = None, cookies: dict | None = None,
             headers: dict | None = None) -> tuple[int, dict, str]:
     """One request on a connection of its own (as nginx talks to gunicorn by default):
     (status, cookies set, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
     try:
         sent = {"Connection": "close", **(headers or {})}
         body = None
@@ -711,20 +719,21 @@ def http_run(server: Server, ring: KioskRing | None, clients: int, per_client: i
         barrier.wait()
         try:
             for _ in range(per_client):
-                if action == "scan":
-                    kiosk, card = ring.acquire(), new_card()
-                    started = time.perf_counter()
-                    try:
-                        status, page = scan(server, kiosk, card)
-                    finally:
+                kiosk = ring.acquire() if action == "scan" else None
+                started = time.perf_counter()
+                try:
+                    if action == "scan":
+                        status, page = scan(server, kiosk, new_card())
+                        seen[outcome_of(status, page)] += 1
+                    else:
+                        status, _, _ = request(server.port, "GET", "/bench/noop")
+                        seen["ok" if status == 200 else f"error {status}"] += 1
+                except (OSError, http.client.HTTPException) as failed:  # no answer: counted, and on
+                    seen[f"error: {type(failed).__name__}"] += 1
+                finally:
+                    mine.append(time.perf_counter() - started)
+                    if kiosk is not None:
                         ring.release(kiosk)
-                    mine.append(time.perf_counter() - started)
-                    seen[outcome_of(status, page)] += 1
-                else:
-                    started = time.perf_counter()
-                    status, _, _ = request(server.port, "GET", "/bench/noop")
-                    mine.append(time.perf_counter() - started)
-                    seen["ok" if status == 200 else f"error {status}"] += 1
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             seen["exception"] += 1
@@ -1010,6 +1019,10 @@ def main() -> None:
                         checks_section(server, url, setup, same_card_rounds=2 if args.quick else 5)
                 finally:
                     server.stop()
+                    lines = server.log_lines()
+                    print(f"\n(gunicorn's log: {len(lines)} lines{', the last:' if lines else ''})")
+                    for line in lines[-12:]:
+                        print(f"    {line[:300]}")
         finally:
             if postgres:
                 postgres.drop()
