@@ -23,8 +23,8 @@ baseline from the same run, medians of three runs, the two run back to back.
     python bench/floor.py [--quick] [--only domain,http,memory,checks]
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL names the server; the bench
-creates (and at the end drops) a database of its own, bench_floor, and never
-touches the database the URL names. Without PostgreSQL the domain part runs on
+creates (and at the end drops) a database of its own, bench_floor_<random>, and
+never touches the database the URL names. Without PostgreSQL the domain part runs on
 SQLite only, and the HTTP parts run on SQLite (said in the output).
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ import itertools
 import logging
 import os
 import re
+import signal
 import socket
 import sqlite3
 import statistics
@@ -68,7 +69,8 @@ RULES = {"release_day": "first_working_day", "release_time": "00:00", "min_age":
          "first_timer_reserve": "10", "platforms_rule": "one_per_month"}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 SLIP_CODE = re.compile(r'id="slip-code">([^<]*)<')
-DATABASE_NAME = "bench_floor"
+# A name of this run's own: two runs at once (a shared machine) must not drop each other's database.
+DATABASE_NAME = f"bench_floor_{uuid.uuid4().hex[:8]}"
 WARM_UP = 2  # domain calls per worker before the clock starts
 KIOSK_USES_PER_MINUTE = 5  # under the six codes a minute a kiosk may show
 SECTIONS = ("domain", "http", "memory", "checks")
@@ -133,7 +135,7 @@ class Postgres:
             conn.execute(statement)
 
     def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        self.drop()
         self._admin(f"CREATE DATABASE {DATABASE_NAME}")
 
     def drop(self) -> None:
@@ -929,6 +931,8 @@ def main() -> None:
                         help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--kiosks", type=int, default=0, help="kiosks to enrol for the HTTP scans")
     args = parser.parse_args()
+    # Stopped (by `timeout`, say): the server, the SIP2 peer and the database go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = [part.strip() for part in args.only.split(",") if part.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
