@@ -23,8 +23,8 @@ baseline from the same run, medians of three runs, the two run back to back.
     python bench/floor.py [--quick] [--only domain,http,memory,checks]
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL names the server; the bench
-creates (and at the end drops) a database of its own, bench_floor, and never
-touches the database the URL names. Without PostgreSQL the domain part runs on
+creates (and at the end drops) a database of its own, bench_floor_<random>, and
+never touches the database the URL names. Without PostgreSQL the domain part runs on
 SQLite only, and the HTTP parts run on SQLite (said in the output).
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ import itertools
 import logging
 import os
 import re
+import signal
 import socket
 import sqlite3
 import statistics
@@ -68,10 +69,12 @@ RULES = {"release_day": "first_working_day", "release_time": "00:00", "min_age":
          "first_timer_reserve": "10", "platforms_rule": "one_per_month"}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 SLIP_CODE = re.compile(r'id="slip-code">([^<]*)<')
-DATABASE_NAME = "bench_floor"
+# A name of this run's own: two runs at once (a shared machine) must not drop each other's database.
+DATABASE_NAME = f"bench_floor_{uuid.uuid4().hex[:8]}"
 WARM_UP = 2  # domain calls per worker before the clock starts
 KIOSK_USES_PER_MINUTE = 5  # under the six codes a minute a kiosk may show
 SECTIONS = ("domain", "http", "memory", "checks")
+REQUEST_TIMEOUT = 60  # seconds without an answer: the request counts as an error
 
 
 # -- the SIP2 peer, in a process of its own (it must not share the bench's GIL) ------
@@ -132,7 +135,7 @@ class Postgres:
             conn.execute(statement)
 
     def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        self.drop()
         self._admin(f"CREATE DATABASE {DATABASE_NAME}")
 
     def drop(self) -> None:
@@ -507,20 +510,23 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         (instance / "config.py").write_text(f"SECRET_KEY = {SECRET!r}\nREADER_PEPPER = {PEPPER!r}\n"
                                             f"KIOSK_BASE_URL = {self.base!r}\n")
+        # The server's log goes to a file: a pipe nobody reads would block it once full.
+        self.log = instance / "gunicorn.log"
+        self.log_file = self.log.open("w")
         env = {**os.environ, "KIOSK_INSTANCE": str(instance), "DATABASE_URL": url,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
              "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH_DIR),
              "--log-level", "warning", "floor_wsgi:app"],
-            env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=self.log_file, text=True)
         self.workers = workers
         self.scans = 0  # kiosk scans this server has answered
         self._lock = threading.Lock()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn stopped: {self.process.stderr.read()[-2000:]}")
+                raise RuntimeError(f"gunicorn stopped: {self.log.read_text()[-2000:]}")
             try:
                 if request(self.port, "GET", "/bench/noop")[0] == 200 and len(self.worker_pids()) == workers:
                     return
@@ -564,6 +570,9 @@ class Server:
             pass
         return 0
 
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -571,13 +580,14 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log_file.close()
 
 
 def request(port: int, method: str, path: str, form: dict | None = None, cookies: dict | None = None,
             headers: dict | None = None) -> tuple[int, dict, str]:
     """One request on a connection of its own (as nginx talks to gunicorn by default):
     (status, cookies set, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
     try:
         sent = {"Connection": "close", **(headers or {})}
         body = None
@@ -607,17 +617,15 @@ class KioskBrowser:
 
 
 def enrol_over_http(port: int, token: str) -> KioskBrowser:
-    """The enrolment link opened and its button pressed, then the kiosk page, as an admin does."""
+    """The enrolment link opened and its button pressed, as an admin does. The form token
+    is the session's, so the enrolment page's serves the kiosk's scans too."""
     status, cookies, page = request(port, "GET", f"/kiosk/enrol/{token}")
     assert status == 200, (status, page[:300])
-    status, more, page = request(port, "POST", f"/kiosk/enrol/{token}", {"csrf_token": TOKEN.search(page)[1]},
-                                 cookies)
+    csrf = TOKEN.search(page)[1]
+    status, more, page = request(port, "POST", f"/kiosk/enrol/{token}", {"csrf_token": csrf}, cookies)
     assert status == 302 and "kodomat_kiosk" in more, (status, page[:300])
     cookies.update(more)
-    status, more, page = request(port, "GET", "/kiosk/", cookies=cookies)
-    assert status == 200, (status, page[:300])
-    cookies.update(more)
-    return KioskBrowser(cookies, TOKEN.search(page)[1])
+    return KioskBrowser(cookies, csrf)
 
 
 def enrol_many(port: int, tokens: list[str], threads: int = 8) -> list[KioskBrowser]:
@@ -713,20 +721,21 @@ def http_run(server: Server, ring: KioskRing | None, clients: int, per_client: i
         barrier.wait()
         try:
             for _ in range(per_client):
-                if action == "scan":
-                    kiosk, card = ring.acquire(), new_card()
-                    started = time.perf_counter()
-                    try:
-                        status, page = scan(server, kiosk, card)
-                    finally:
+                kiosk = ring.acquire() if action == "scan" else None
+                started = time.perf_counter()
+                try:
+                    if action == "scan":
+                        status, page = scan(server, kiosk, new_card())
+                        seen[outcome_of(status, page)] += 1
+                    else:
+                        status, _, _ = request(server.port, "GET", "/bench/noop")
+                        seen["ok" if status == 200 else f"error {status}"] += 1
+                except (OSError, http.client.HTTPException) as failed:  # no answer: counted, and on
+                    seen[f"error: {type(failed).__name__}"] += 1
+                finally:
+                    mine.append(time.perf_counter() - started)
+                    if kiosk is not None:
                         ring.release(kiosk)
-                    mine.append(time.perf_counter() - started)
-                    seen[outcome_of(status, page)] += 1
-                else:
-                    started = time.perf_counter()
-                    status, _, _ = request(server.port, "GET", "/bench/noop")
-                    mine.append(time.perf_counter() - started)
-                    seen["ok" if status == 200 else f"error {status}"] += 1
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             seen["exception"] += 1
@@ -922,6 +931,8 @@ def main() -> None:
                         help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--kiosks", type=int, default=0, help="kiosks to enrol for the HTTP scans")
     args = parser.parse_args()
+    # Stopped (by `timeout`, say): the server, the SIP2 peer and the database go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = [part.strip() for part in args.only.split(",") if part.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -930,12 +941,18 @@ def main() -> None:
     if args.quick:
         domain_sizes, http_sizes, paths, memory_target = {1: 30, 16: 6}, {1: 20, 8: 6, 16: 4}, ["raw", "rules"], 1_000
     else:
-        domain_sizes, http_sizes, memory_target = {1: 150, 16: 25}, {1: 60, 8: 25, 16: 15}, 10_000
+        domain_sizes, http_sizes, memory_target = {1: 120, 16: 20}, {1: 60, 8: 25, 16: 15}, 10_000
         paths = ["raw", "plain", "rules"]
     kiosk_count = args.kiosks or (150 if args.quick else 700)
 
     pg_env = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     postgres = Postgres(pg_env) if pg_env else None
+    if postgres:
+        try:
+            postgres.create()
+        except Exception as error:  # noqa: BLE001 - never fall back to the database the URL names
+            print(f"(PostgreSQL left out: cannot create the database {DATABASE_NAME}: {error})")
+            postgres = None
     print(f"# bench/floor.py{' --quick' if args.quick else ''}: {os.cpu_count()} cores; Python "
           f"{sys.version.split()[0]}; SQLite {sqlite3.sqlite_version}"
           f"{f'; PostgreSQL {postgres.version()} (database {DATABASE_NAME})' if postgres else '; no PostgreSQL'}; "
@@ -943,8 +960,6 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, Sip2Peer() as peer:
         folder = Path(tmp)
-        if postgres:
-            postgres.create()
         try:
             if "domain" in only:
                 print()
@@ -1008,6 +1023,10 @@ def main() -> None:
                         checks_section(server, url, setup, same_card_rounds=2 if args.quick else 5)
                 finally:
                     server.stop()
+                    lines = server.log_lines()
+                    print(f"\n(gunicorn's log: {len(lines)} lines{', the last:' if lines else ''})")
+                    for line in lines[-12:]:
+                        print(f"    {line[:300]}")
         finally:
             if postgres:
                 postgres.drop()

@@ -52,6 +52,8 @@ class Served:
         (instance / "config.py").write_text(f"SECRET_KEY = {app.config['SECRET_KEY']!r}\n"
                                             f"READER_PEPPER = {app.config['READER_PEPPER']!r}\n")
         (folder / "gunicorn.conf.py").write_text(GUNICORN_CONFIG.format(ready=str(ready)))
+        self.log = folder / "gunicorn.log"
+        self.log_file = self.log.open("w")  # a file: a pipe nobody reads would block the server once full
         self.listener = socket.create_server(("127.0.0.1", 0))  # handed to gunicorn: no race for a port
         self.port = self.listener.getsockname()[1]
         env = {**os.environ, "KIOSK_INSTANCE": str(instance), "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -61,12 +63,12 @@ class Served:
              "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
              "--bind", f"fd://{self.listener.fileno()}", "--log-level", "warning", "wsgi:app"],
             cwd=PROJECT, env=env, pass_fds=(self.listener.fileno(),), stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
+            stderr=self.log_file)
         deadline = time.monotonic() + 60
         while len(list(ready.iterdir())) < WORKERS:  # every worker has the app loaded
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"gunicorn did not start: {self.process.stderr.read()[-3000:]}")
+                pytest.fail(f"gunicorn did not start: {self.log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
 
     def request(self, method: str, path: str, form: dict | None = None, cookies: dict | None = None,
@@ -113,6 +115,7 @@ class Served:
             self.process.kill()
             self.process.wait()
         self.listener.close()
+        self.log_file.close()
 
 
 class KioskBrowser:
