@@ -1,4 +1,7 @@
-"""WSGI entry point for waitress or gunicorn: `waitress-serve wsgi:app`."""
+"""WSGI entry point for waitress or gunicorn: `waitress-serve wsgi:app`.
+
+A server needs no Flask-Migrate (alembic and its templates: about 11 MiB a worker);
+migrations are `kiosk db upgrade`'s."""
 from kiosk import create_app
 
-app = create_app()
+app = create_app(migrations=False)
