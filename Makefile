@@ -37,7 +37,6 @@ test: $(BIN)/.installed-test node_modules/.installed
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed-test
-	$(BIN)/python bench/issue.py
 	$(BIN)/python bench/slip.py
 	$(BIN)/python bench/abuse.py
 	$(BIN)/python bench/sip2.py
