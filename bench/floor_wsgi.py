@@ -11,9 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kiosk import create_app  # noqa: E402
-
-app = create_app()
+from wsgi import app  # noqa: E402  (the deployment's own app)
 
 
 @app.get("/bench/noop")
