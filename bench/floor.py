@@ -401,6 +401,19 @@ def new_card() -> str:
     return f"{PATRON_PREFIX}{next(CARDS):011d}"
 
 
+def released_together(work, threads: int, barrier: threading.Barrier) -> float:
+    """Runs `work` in that many threads; each waits at the barrier (sized threads + 1)
+    after its warm-up, the clock starts when all are there. The wall time."""
+    running = [threading.Thread(target=work) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in running:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def domain_run(setup: DomainSetup, path: str, workers: int, calls: int) -> Run:
     """One run: `workers` threads, `calls` timed calls each after WARM_UP untimed."""
     latencies: list[float] = []
@@ -439,14 +452,7 @@ def domain_run(setup: DomainSetup, path: str, workers: int, calls: int) -> Run:
                 latencies.extend(mine)
                 cpu.extend(mine_cpu)
 
-    threads = [threading.Thread(target=work) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = released_together(work, workers, barrier)
     if errors:
         raise errors[0]
     return Run(latencies, wall, cpu)
@@ -744,14 +750,7 @@ def http_run(server: Server, ring: KioskRing | None, clients: int, per_client: i
                 latencies.extend(mine)
                 outcomes.update(seen)
 
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = released_together(work, clients, barrier)
     if action == "scan":
         server.counted(len(latencies))
     if errors:
