@@ -173,3 +173,23 @@ def test_a_connection_the_server_dropped_is_replaced(app, enrolled_kiosk, databa
                                               "csrf_token": token}, headers={"HX-Request": "true"})
     assert answer.status_code == 200 and b"C0" in answer.data
     assert db.session.scalar(select(Issuance.id).where(Issuance.card_hint == "0002")) is not None
+
+
+def test_every_cached_table_has_its_triggers(app, backend):
+    """The snapshot is only as fresh as these triggers: a later migration that
+    rebuilds a table (SQLite's batch mode drops its triggers) must make them again."""
+    if backend == "sqlite":
+        names = set(db.session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        expected = {f"settings_changed_{table}_{change}" for table in CACHED for change in ("insert", "update", "delete")}
+        expected.add("settings_changed_consortium")
+    else:
+        names = {f"{table}.{name}" for table, name in db.session.execute(text(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"))}
+        expected = ({f"{table}.settings_changed" for table in CACHED + ("consortium",)}
+                    | {f"{table}.settings_truncated" for table in CACHED})
+    db.session.rollback()
+    assert expected <= names, sorted(expected - names)
+
+
+CACHED = ("libraries", "platforms", "rule_sets", "sip2_settings", "closed_days", "kiosks", "pools")

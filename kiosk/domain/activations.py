@@ -106,7 +106,9 @@ def import_activations(session: Session, *, library_id: int, platform_id: int, p
     """Mark the listed codes of the library's pools of the platform as activated
     (inside a unit of work); raises ImportRefused when none of them is the library's."""
     # One import per library at a time (as pools do): the counts stay true.
-    library = session.scalar(select(Library).where(Library.id == library_id).with_for_update())
+    # FOR NO KEY UPDATE: other imports wait, but not the kiosks, whose inserts need a
+    # key-share lock on the library row for their foreign keys.
+    library = session.scalar(select(Library).where(Library.id == library_id).with_for_update(key_share=True))
     platform = session.get(Platform, platform_id)
     ours = _ours(session, library, platform, list(prepared.activated))
     if prepared.activated and not ours:

@@ -174,9 +174,12 @@ def paused_until(session: Session, *, kiosk_id: int, library_id: int, card: str,
     return first_block(session, _pause_checks(kiosk_id, library_id, card, pepper), now)
 
 
-def pause_scan(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str) -> Scan:
+def pause_scan(session: Session, *, kiosk_id: int, card: str, now: datetime, pepper: str,
+               device_nonce: str | None = None) -> Scan:
     """A scan at a kiosk found paused beforehand: logged, never issued for (the
     pause may have ended meanwhile; the reader simply scans again)."""
+    if device_nonce is not None and enrolled_kiosk(snapshot(session), kiosk_id, device_nonce) is None:
+        return Scan(enrolled=False)
     kiosk = session.get(Kiosk, kiosk_id)
     until = first_block(session, _pause_checks(kiosk_id, kiosk.library_id, card, pepper), now) or now
     return _paused(session, kiosk, until, now)

@@ -141,7 +141,9 @@ def import_pool(session: Session, *, library_id: int, platform_id: int, prepared
     the unit of work's retry, which finds and names that import."""
     # One import per library at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serialises): two overlapping windows could otherwise both pass the checks.
-    library = session.scalar(select(Library).where(Library.id == library_id).with_for_update())
+    # FOR NO KEY UPDATE: other imports wait, but not the kiosks, whose inserts need a
+    # key-share lock on the library row for their foreign keys.
+    library = session.scalar(select(Library).where(Library.id == library_id).with_for_update(key_share=True))
     platform = session.get(Platform, platform_id)
     _refuse_same_file(session, library, platform, prepared)
     window_refusal = _window_refusal(session, library, platform, prepared)

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from kiosk.domain.rules import Rules, rules_of
 from kiosk.domain.sip2_settings import Sip2Config, config_of
@@ -110,12 +110,16 @@ _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> Sna
 def snapshot(session: Session) -> Snapshot:
     """The settings as they are now: one read of the version, the whole set read
     again only after a change."""
+    real = session() if isinstance(session, scoped_session) else session  # Flask-SQLAlchemy's proxy
+    first_statement = not real.in_transaction()
     try:
         version = session.connection().execute(_VERSION).scalar()
     except OperationalError as error:
-        if not getattr(error, "connection_invalidated", False):
+        # A connection the server closed: once more on a fresh one, where nothing was
+        # read or written before; inside a unit of work, its own retry does that.
+        if not (first_statement and getattr(error, "connection_invalidated", False)):
             raise
-        session.rollback()  # a connection the server closed: once more, on a fresh one
+        session.rollback()
         version = session.connection().execute(_VERSION).scalar()
     engine = session.get_bind()
     cached = _cache.get(engine)

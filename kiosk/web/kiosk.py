@@ -171,7 +171,8 @@ def scan():
         if asks_library_system and paused_until(db.session, kiosk_id=kiosk_id, library_id=library_id, card=card,
                                                 now=now, pepper=pepper()) is not None:
             # A paused kiosk asks nothing of the library system, nor for a PIN.
-            scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper()))
+            scanned = write(lambda s: pause_scan(s, kiosk_id=kiosk_id, card=card, now=now, pepper=pepper(),
+                                                 device_nonce=kiosk.device_nonce))
         elif pin is None and not pin_checked and _pin_required(kiosk) and _looks_like_a_card(kiosk, card):
             pin_for = _seal("pin_for", {"card": card, "scan": by_scanner, "kiosk": kiosk_id})
             return _screen("kiosk/_pin.html", kiosk=kiosk, pin_for=pin_for, typed=masked(card),
@@ -187,6 +188,9 @@ def scan():
         return _screen("kiosk/_busy.html", kiosk=kiosk, status=503)
     if not scanned.enrolled:  # revoked or enrolled anew a moment ago
         return render_template("kiosk/not_set_up.html"), 403
+    if scanned.settings is not None:  # the kiosk as the scan saw it: its printer may have moved
+        kiosk = scanned.settings.kiosks.get(kiosk_id, kiosk)
+        printer = kiosk.printer
     if scanned.paused_until is not None:
         seconds = max(1, int((scanned.paused_until - now).total_seconds()))
         return _screen("kiosk/_paused.html", kiosk=kiosk, seconds=seconds)

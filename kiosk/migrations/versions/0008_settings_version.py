@@ -33,11 +33,15 @@ def upgrade():
                 UPDATE consortium SET settings_version = substr(md5(random()::text || clock_timestamp()::text), 1, 16);
                 RETURN NULL;
             END $$""")
+        # Deferred to the commit: the consortium row is locked last and briefly, so a
+        # change never holds it through a long import nor waits for it holding others.
         for table in CACHED:
-            op.execute(f"CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            op.execute(f"CREATE CONSTRAINT TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kodomat_settings_changed()")
+            op.execute(f"CREATE TRIGGER settings_truncated AFTER TRUNCATE ON {table} "
                        "FOR EACH STATEMENT EXECUTE FUNCTION kodomat_settings_changed()")
-        op.execute(f"CREATE TRIGGER settings_changed AFTER UPDATE OF {CONSORTIUM_COLUMNS} ON consortium "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION kodomat_settings_changed()")
+        op.execute(f"CREATE CONSTRAINT TRIGGER settings_changed AFTER UPDATE OF {CONSORTIUM_COLUMNS} ON consortium "
+                   "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kodomat_settings_changed()")
     else:
         for table in CACHED:
             for change in ('INSERT', 'UPDATE', 'DELETE'):
@@ -49,6 +53,8 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
+        for table in CACHED:
+            op.execute(f"DROP TRIGGER settings_truncated ON {table}")
         for table in CACHED + ('consortium',):
             op.execute(f"DROP TRIGGER settings_changed ON {table}")
         op.execute("DROP FUNCTION kodomat_settings_changed()")
