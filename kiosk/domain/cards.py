@@ -159,10 +159,6 @@ def card_record(session: Session, library_id: int, key: str):
     return session.connection().execute(_CARD_RECORD, {"library_id": library_id, "key": key}).first()
 
 
-def check_registry(session: Session, library_id: int, key: str, today: date) -> CardRefusal | None:
-    return registry_refusal(card_record(session, library_id, key), today)
-
-
 def registry_refusal(record, today: date) -> CardRefusal | None:
     if record is None:
         return CardRefusal.UNKNOWN

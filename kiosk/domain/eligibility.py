@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kiosk.domain.clock import add_months, local_day
 from kiosk.domain.rules import PlatformsRule, Rules, day_of_window, release_moment
 from kiosk.domain.working_days import LONGEST_CLOSURE, closed_days
-from kiosk.storage.models import (ActivationImport, CardRecord, Code, CodeStatus, Issuance, Library, Platform,
+from kiosk.storage.models import (ActivationImport, Code, CodeStatus, Issuance, Library, Platform,
                                   Pool)
 
 
@@ -72,12 +72,6 @@ class ReaderFacts:
 
 
 _FACT_NAMES = {fact.value for fact in Fact}
-
-
-def facts_from_register(session: Session, library: Library, key: str) -> ReaderFacts:
-    """The facts the library's last card register import gave for this reader."""
-    return facts_of_record(library, session.scalar(select(CardRecord).where(CardRecord.library_id == library.id,
-                                                                            CardRecord.reader_key == key)))
 
 
 def facts_of_record(library: Library, record) -> ReaderFacts:
@@ -214,14 +208,6 @@ def reader_history(session: Session, library_id: int, key: str) -> ReaderHistory
         PastIssuance(id=row[0], platform_id=row[1], window_start=row[2], window_end=row[3], live=row[4] is None,
                      issued_at=row[5], print_count=row[6], code=row[7], activated=row[8] is not None)
         for row in rows))
-
-
-def reader_verdict(session: Session, *, rules: Rules, library: Library, platform: Platform, key: str,
-                   window: Window, today: date, facts: ReaderFacts,
-                   history: ReaderHistory | None = None) -> Ineligible | None:
-    """The first rule the reader does not meet, or None."""
-    return facts_verdict(rules, facts, today) or history_verdict(
-        session, rules, library, platform, history or reader_history(session, library.id, key), window, today)
 
 
 def facts_verdict(rules: Rules, facts: ReaderFacts, today: date) -> Ineligible | None:

@@ -50,14 +50,6 @@ class LibrarySystemCheck:
     timezone: str
 
 
-def sip2_check_for(session: Session, library: Library | None, pepper: str) -> LibrarySystemCheck | None:
-    """The library's SIP2 set-up, or None for a library that checks cards otherwise."""
-    if library is None or library.card_check != CardCheckKind.SIP2.value:
-        return None
-    config = snapshot(session).sip2_config(library.id, pepper)
-    return None if config is None else LibrarySystemCheck(config, library.timezone)
-
-
 def ask_before_issuing(session: Session, library_slug: str, card: str, *, pepper: str, now: datetime,
                        pin: str | None = None, snap: Snapshot | None = None) -> CardAnswer | None:
     """The library system's answer about the card, for issue_code; None for a
