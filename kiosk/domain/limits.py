@@ -66,17 +66,7 @@ _DROP_EVERY = timedelta(minutes=1)
 
 def blocked_until(session: Session, limit: Limit, subject: str, now: datetime) -> datetime | None:
     """When the subject may try again, if it has used up the limit; else None."""
-    recent = session.scalars(
-        select(LimitHit.at)
-        .where(LimitHit.kind == limit.kind.value, LimitHit.subject == subject[:120],
-               LimitHit.at > now - limit.window)
-        .order_by(LimitHit.at.desc())
-        .limit(limit.count)
-    ).all()
-    if len(recent) < limit.count:
-        return None
-    # The oldest of the last `count` hits leaves the window: the wait ends then.
-    return recent[-1] + limit.window
+    return first_block(session, [(limit, subject)], now)
 
 
 def hits(session: Session, limit: Limit, subject: str, now: datetime) -> int:

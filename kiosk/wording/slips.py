@@ -91,11 +91,10 @@ class IssuedCode:
     issued_at: datetime
 
 
-def slip_of(issued_code: IssuedCode, library, platform, service_end: date | None, language: str,
+def slip_of(issuance: IssuedCode, library, platform, service_end: date | None, language: str,
             now: datetime | None = None) -> Slip:
     """The slip of a code just handed out, from what the issue returned and the
     settings the caller holds: the kiosk's way, with no read after the issue."""
-    issuance = issued_code
     # The code must be activated by its window's end, and never after the service.
     activate_by = min(issuance.window_end, service_end) if service_end else issuance.window_end
     issued = issuance.issued_at.astimezone(ZoneInfo(library.timezone))
