@@ -150,7 +150,7 @@ def check_format(card: str, pattern: str | None, check_digit: str | None) -> Car
 
 
 _CARD_RECORD = select(CardRecord.expires_on, CardRecord.blocked, CardRecord.birth_date, CardRecord.last_loan,
-                      CardRecord.debt_grosze).where(CardRecord.library_id == bindparam("library_id"),
+                      CardRecord.debt_grosze, CardRecord.email).where(CardRecord.library_id == bindparam("library_id"),
                                                     CardRecord.reader_key == bindparam("key"))
 
 
@@ -180,6 +180,7 @@ class CardAnswer:
     ms: float | None = None
     pin_checked: bool = False
     fallback: bool = False  # no answer: the imported card register decides
+    email: str | None = None  # the reader's address, where the system gave one (BE)
 
 
 _UNREAD = object()

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import calendar
 import enum
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from kiosk.domain.clock import add_months, local_day
 from kiosk.domain.rules import PlatformsRule, Rules, day_of_window, release_moment
 from kiosk.domain.working_days import LONGEST_CLOSURE, closed_days
-from kiosk.storage.models import (ActivationImport, Code, CodeStatus, Issuance, Library, Platform,
-                                  Pool)
+from kiosk.storage.models import ActivationImport, Code, Issuance, Library, Platform, Pool
 
 
 class Ineligibility(enum.StrEnum):
@@ -31,6 +29,7 @@ class Ineligibility(enum.StrEnum):
     DEBT = "debt"
     NOT_ACTIVATED = "not_activated"
     RESERVED = "reserved"
+    ONLINE_RESERVED = "online_reserved"  # the codes left are kept for the online form (kiosk.domain.reserves)
     OTHER_PLATFORM = "other_platform"
     NO_DATA = "no_data"
 
@@ -286,55 +285,6 @@ def _platform_verdict(session: Session, rules: Rules, platform: Platform, histor
     if today < until:
         return Ineligible(Ineligibility.OTHER_PLATFORM, platform=slug, platform_name=name, eligible_from=until)
     return None
-
-
-# -- the first-timer reserve -----------------------------------------------------------
-
-def reserve_until(rules: Rules, window: Window) -> date | None:
-    """The day the reserve is released (None: no reserve)."""
-    if not rules.first_timer_reserve:
-        return None
-    return day_of_window(window.start, rules.first_timer_until_day) or window.end + timedelta(days=1)
-
-
-def reserve_in_force(rules: Rules, window: Window, today: date) -> bool:
-    until = reserve_until(rules, window)
-    return until is not None and today < until
-
-
-def reserve_verdict(session: Session, rules: Rules, window: Window, library_id: int) -> Ineligible | None:
-    """For a returning reader while the reserve is in force: refused when the free
-    codes left are no more than the reserve still owed to first-time readers (the
-    reserve, less the codes first-timers have had in this window). The caller
-    holds the window's pools locked against other returning readers; a first-timer
-    may take a code meanwhile, lowering the free codes and the reserve owed alike.
-    First-timers are counted before the free codes, so a count read across such a
-    take errs toward keeping the reserve, never toward giving it away."""
-    reserved = sum(math.ceil(count * rules.first_timer_reserve / 100) for count in session.scalars(
-        select(Pool.code_count).where(Pool.id.in_(window.pool_ids))))
-    first_timers = session.scalar(select(func.count(Issuance.id)).where(
-        Issuance.library_id == library_id, Issuance.first_timer, Issuance.voided_at.is_(None),
-        Issuance.code_id.in_(select(Code.id).where(Code.pool_id.in_(window.pool_ids)))))
-    owed = max(0, reserved - first_timers)
-    if owed == 0:
-        return None
-    free = session.scalar(select(func.count(Code.id)).where(
-        Code.pool_id.in_(window.pool_ids), Code.status == CodeStatus.AVAILABLE.value))
-    if 0 < free <= owed:
-        return Ineligible(Ineligibility.RESERVED, eligible_from=reserve_until(rules, window))
-    return None
-
-
-_LOCK_POOLS = (select(Pool.id).where(Pool.id.in_(bindparam("pool_ids", expanding=True))).order_by(Pool.id)
-               .with_for_update())
-
-
-def lock_window(session: Session, window: Window) -> None:
-    """Issuers of one window queue here while a reserve is in force (PostgreSQL;
-    SQLite's writers hold its one write lock anyway)."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_POOLS, {"pool_ids": list(window.pool_ids)})
 
 
 def platform_held(session: Session, library_id: int, key: str, month: date) -> str | None:

@@ -32,11 +32,11 @@ from kiosk.domain.cards import CardAnswer, CardRefusal, card_record, check_card,
 from kiosk.domain.clock import local_day
 from kiosk.domain.consortium import service_end as consortium_service_end
 from kiosk.domain.eligibility import (Ineligibility, Ineligible, Opening, ReaderFacts, facts_of_record,
-                                      facts_verdict, history_verdict, lock_window, opening_of, reader_history,
-                                      reserve_in_force, reserve_verdict)
+                                      facts_verdict, history_verdict, opening_of, reader_history)
 from kiosk.domain.events import EventKind, insert_event, record_event
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.domain.reprints import IssuanceRefusal, IssuanceRefused, count_print, refusal_for
+from kiosk.domain.reserves import bound_by, lock_window, reserves_verdict
 from kiosk.domain.rules import Rules
 from kiosk.domain.snapshot import LibraryView, PlatformView, Snapshot, snapshot
 from kiosk.storage.database import lock_for_transaction, take_write_lock
@@ -131,11 +131,15 @@ class IssuePlan:
     facts_refusal: Ineligible | None  # age, loans, debt: applied after the reprint check
     today: date
     base: dict
+    email: str | None = None  # with wants_email: where the library system or the register says to mail
+    pin_checked: bool = False  # the library system confirmed the reader's PIN
 
 
 def plan_issue(session: Session, snap: Snapshot, *, library_slug: str, card_number: str, now: datetime,
-               pepper: str, platform_slug: str = "legimi", answer: CardAnswer | None = None) -> IssuePlan:
-    """The reads of an issue that need no lock (kiosk.storage.database.take_write_lock)."""
+               pepper: str, platform_slug: str = "legimi", answer: CardAnswer | None = None,
+               wants_email: bool = False) -> IssuePlan:
+    """The reads of an issue that need no lock (kiosk.storage.database.take_write_lock).
+    wants_email: the reader's address is looked up too (the online form)."""
     library, platform = snap.libraries.get(library_slug), snap.platforms.get(platform_slug)
     if library is None or platform is None:
         raise UnknownLibrary(library_slug if library is None else platform_slug)
@@ -145,7 +149,7 @@ def plan_issue(session: Session, snap: Snapshot, *, library_slug: str, card_numb
     fallback = answer is not None and answer.fallback
     record = None
     wants_record = check_format(card, library.card_pattern, library.card_check_digit) is None and (
-        library.card_check == CardCheckKind.REGISTRY or fallback or rules.needs_reader_facts)
+        library.card_check == CardCheckKind.REGISTRY or fallback or rules.needs_reader_facts or wants_email)
     if wants_record:
         record = card_record(session, library.id, reader_key(pepper, card))  # the check and the facts: one read
     verdict = check_card(session, library, card_number, pepper, today, answer,
@@ -163,7 +167,9 @@ def plan_issue(session: Session, snap: Snapshot, *, library_slug: str, card_numb
         key=reader_key(pepper, verdict.card) if verdict.accepted else None,
         service_ended=snap.service_end is not None and today > snap.service_end, rules=rules,
         open_now=opening_of(pools, closed, library, rules, now), facts_refusal=facts_verdict(rules, facts, today),
-        today=today, base=dict(library=library.slug, platform=platform.slug, service_end=snap.service_end))
+        today=today, base=dict(library=library.slug, platform=platform.slug, service_end=snap.service_end),
+        email=(answer.email if answer is not None else None) or (record.email if record is not None else None),
+        pin_checked=answer is not None and answer.pin_checked)
 
 
 def issue_code(
@@ -232,12 +238,12 @@ def carry_out(session: Session, plan: IssuePlan, *, channel: Channel, actor: Act
     ineligible = plan.facts_refusal or history_verdict(session, rules, library, platform, history, window, today)
     if ineligible is not None:
         return _not_eligible(session, ineligible, library, actor, channel, now, base)
-    if reserve_in_force(rules, window, today) and not history.first_timer:
-        # Returning readers queue for the count and the take. A first-timer's code
-        # lowers the free codes and the reserve still owed alike, so first-timers
-        # need not wait: the count a returning reader saw stays true.
+    bound = bound_by(rules, window, today, first_timer=history.first_timer, channel=channel)
+    if bound:
+        # Who must leave a share for others queues for the count and the take; who
+        # is owed every share need not wait (kiosk.domain.reserves).
         lock_window(session, window)
-        held = reserve_verdict(session, rules, window, library.id)
+        held = reserves_verdict(session, rules, window, library.id, bound)
         if held is not None:
             return _not_eligible(session, held, library, actor, channel, now, base)
 

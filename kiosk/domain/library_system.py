@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kiosk.domain.cards import CardAnswer, CardRefusal, check_card, check_format
 from kiosk.domain.clock import local_day
 from kiosk.domain.eligibility import Fact, ReaderFacts
-from kiosk.domain.readers import normalise_card, reader_key
+from kiosk.domain.readers import email_or_none, normalise_card, reader_key
 from kiosk.domain.sip2_settings import OnFailure, Sip2Config
 from kiosk.domain.snapshot import Snapshot, snapshot
 from kiosk.sip2 import PatronAnswer, Sip2Unavailable, patron_information
@@ -129,7 +129,8 @@ def verdict_of(answer: PatronAnswer, pin: str | None, today: date) -> CardAnswer
     elif refusal is None and blocked:
         refusal = CardRefusal.BLOCKED
     return CardAnswer(refusal=refusal, facts=facts, said=said, ms=round(answer.ms, 1),
-                      pin_checked=pin is not None and refusal is None)
+                      pin_checked=pin is not None and refusal is None,
+                      email=email_or_none(answer.first("BE")))
 
 
 _DATE = re.compile(r"\s*(\d{4})-?(\d{2})-?(\d{2})")

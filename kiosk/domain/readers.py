@@ -35,3 +35,14 @@ def reader_key(pepper: str, normalised_card: str) -> str:
     """HMAC-SHA256 of the card number: the same reader always maps to the same key,
     and the key tells nothing about the card without the pepper."""
     return hmac.new(pepper.encode(), normalised_card.encode(), hashlib.sha256).hexdigest()
+
+
+# An address as a library system holds it: one @, a dot in the domain, nothing blank.
+_EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def email_or_none(text: str | None) -> str | None:
+    """A reader's e-mail address from the register or the library system, or None
+    for a blank or one that is no address (a phone number in the wrong column)."""
+    text = (text or "").strip()
+    return text if len(text) <= 254 and _EMAIL_SHAPE.fullmatch(text) else None

@@ -24,7 +24,7 @@ from kiosk.domain.cards import check_format
 from kiosk.domain.eligibility import Fact
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.pool_files import ImportProblem, ImportRefused, date_in, formula_at, refused_file, text_at
-from kiosk.domain.readers import normalise_card, reader_key
+from kiosk.domain.readers import email_or_none, normalise_card, reader_key
 from kiosk.domain.spreadsheets import Cell, SpreadsheetError, cell_text, header_text, read_table
 from kiosk.storage.bulk import insert_rows
 from kiosk.storage.models import CardRecord, Library
@@ -34,6 +34,9 @@ CARD_HEADERS = {"karta", "numer karty", "nr karty", "karta czytelnika", "card", 
 EXPIRY_HEADERS = {"wazna do", "wazny do", "data waznosci", "waznosc", "expires", "expiry",
                   "valid until"}
 BLOCKED_HEADERS = {"zablokowana", "blokada", "zablokowany", "blocked"}
+# Where the online form mails a reader's code (kiosk.domain.online).
+EMAIL_HEADERS = {header_text(name) for name in ("E-mail", "Email", "Adres e-mail", "Adres email", "Mail",
+                                                  "E-mail address", "Email address")}
 TRUE_WORDS = {"1", "tak", "t", "x", "yes", "y", "true", "prawda"}
 # The reader facts, in the order Library.register_facts names them.
 # The facts the rules read (kiosk.domain.eligibility.Fact) that a register can give.
@@ -77,8 +80,8 @@ def _columns(header: list) -> dict[str, int]:
     found: dict[str, int] = {}
     for index, cell in enumerate(header):
         text = header_text(cell)
-        for name, names in (("card", CARD_HEADERS), ("expiry", EXPIRY_HEADERS),
-                            ("blocked", BLOCKED_HEADERS), *FACT_HEADERS.items()):
+        for name, names in (("card", CARD_HEADERS), ("expiry", EXPIRY_HEADERS), ("blocked", BLOCKED_HEADERS),
+                            ("email", EMAIL_HEADERS), *FACT_HEADERS.items()):
             if text in names:
                 found.setdefault(name, index)
     return found
@@ -117,7 +120,7 @@ def debt_in(row: list[Cell], column: int | None, row_number: int) -> int | None:
 
 
 # What a prepared record holds: the columns of card_records besides the library.
-RECORD_FIELDS = ("reader_key", "expires_on", "blocked", "birth_date", "last_loan", "debt_grosze")
+RECORD_FIELDS = ("reader_key", "expires_on", "blocked", "birth_date", "last_loan", "debt_grosze", "email")
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,15 @@ class PreparedCards:
     @property
     def with_expiry(self) -> int:
         return sum(1 for r in self.records if r["expires_on"])
+
+    @property
+    def with_email(self) -> int:
+        return sum(1 for r in self.records if r["email"])
+
+
+def email_in(row: list, column: int | None) -> str | None:
+    """The reader's e-mail address, or None (kiosk.domain.readers.email_or_none)."""
+    return None if column is None or column >= len(row) else email_or_none(cell_text(row[column]))
 
 
 def _past_date(row: list, column: int | None, number: int) -> date | None:
@@ -152,6 +164,7 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
         raise ImportRefused(ImportProblem.EMPTY)
     columns = _columns(rows[0])
     card_col, expiry_col, blocked_col = columns.get("card"), columns.get("expiry"), columns.get("blocked")
+    email_col = columns.get("email")
     birth_col, loan_col, debt_col = (columns.get(fact) for fact in FACTS)
     start = 1
     if card_col is None:
@@ -181,6 +194,7 @@ def prepare_cards(data: bytes, *, card_pattern: str | None, check_digit: str | N
             "birth_date": _past_date(row, birth_col, number),
             "last_loan": date_in(row, loan_col, number, any_year=True),
             "debt_grosze": debt_in(row, debt_col, number),
+            "email": email_in(row, email_col),
         }
     if not records:
         raise ImportRefused(ImportProblem.EMPTY)
@@ -200,5 +214,6 @@ def import_cards(session: Session, *, library_id: int, prepared: PreparedCards, 
     report = CardImportReport(library=library.slug, count=len(prepared.records), blocked=prepared.blocked,
                               with_expiry=prepared.with_expiry, facts=prepared.facts)
     record_event(session, kind=EventKind.IMPORT_CARDS, actor=actor, library_id=library.id, now=now,
-                 count=report.count, blocked=report.blocked, facts=list(report.facts))
+                 count=report.count, blocked=report.blocked, facts=list(report.facts),
+                 with_email=prepared.with_email)
     return report

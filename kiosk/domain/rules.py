@@ -56,6 +56,7 @@ class Rules:
     first_timer_until_day: int | None = None  # day of the window's month; None: the whole window
     platforms_rule: PlatformsRule = PlatformsRule.INDEPENDENT
     priority_until_day: int | None = None  # None: the whole window
+    online_share: int | None = None  # percent of each pool kept for the online form and the API
 
     @property
     def needs_reader_lock(self) -> bool:
@@ -92,6 +93,7 @@ RULES: dict[str, tuple[str, object]] = {
     "first_timer_until_day": ("number", (1, 31)),
     "platforms_rule": ("choice", PlatformsRule),
     "priority_until_day": ("number", (1, 31)),
+    "online_share": ("number", (1, 100)),
 }
 RULE_NAMES = tuple(RULES)
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
@@ -162,6 +164,7 @@ def rules_of(row: RuleSet | None) -> Rules:
         first_timer_until_day=row.first_timer_until_day,
         platforms_rule=PlatformsRule(row.platforms_rule),
         priority_until_day=row.priority_until_day,
+        online_share=row.online_share,
     )
 
 

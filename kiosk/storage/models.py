@@ -8,43 +8,13 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
-from sqlalchemy import (CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, false, text, types)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kiosk.domain.clock import DEFAULT_TIMEZONE
-
-# Stable constraint names, so migrations can refer to them on every database.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(types.TypeDecorator):
-    """Stores moments as naive UTC (SQLite keeps no zone) and returns them aware."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where a moment in UTC is expected")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from kiosk.storage.base import NAMING_CONVENTION, Base, UTCDateTime  # noqa: F401 (the models' names)
 
 
 class CodeStatus(enum.StrEnum):
@@ -56,7 +26,8 @@ class CodeStatus(enum.StrEnum):
 class Channel(enum.StrEnum):
     KIOSK = "kiosk"
     DESK = "desk"
-    API = "api"
+    API = "api"  # a library system, with an API key (kiosk.web.api)
+    ONLINE = "online"  # the reader, on the library's online request form (kiosk.web.online)
 
 
 class Role(enum.StrEnum):
@@ -172,6 +143,7 @@ class RuleSet(Base):
     first_timer_until_day: Mapped[int | None] = mapped_column(Integer)
     platforms_rule: Mapped[str] = mapped_column(String(30), default="independent", server_default="independent")
     priority_until_day: Mapped[int | None] = mapped_column(Integer)
+    online_share: Mapped[int | None] = mapped_column(Integer)  # percent of each pool kept for the online form
 
 
 class Sip2Setting(Base):
@@ -359,6 +331,8 @@ class CardRecord(Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     last_loan: Mapped[date | None] = mapped_column(Date)
     debt_grosze: Mapped[int | None] = mapped_column(Integer)
+    # Where the online form mails the reader's code (the register's "E-mail" column).
+    email: Mapped[str | None] = mapped_column(String(254))
 
     __table_args__ = (
         UniqueConstraint("library_id", "reader_key", name="uq_card_records_library_reader"),
@@ -389,3 +363,8 @@ class LimitHit(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_limit_hits_kind_subject_at", "kind", "subject", "at"),)
+
+
+# The tables of what reaches beyond the building (API keys, the outbox): kept apart
+# for length, named here too so every table is one import away.
+from kiosk.storage.remote import ApiKey, ApiUsage, IdempotentAnswer, OutboxMessage  # noqa: E402,F401

@@ -26,6 +26,7 @@ REASON_NAMES = {
     Ineligibility.DEBT: _l("zadłużenie"),
     Ineligibility.NOT_ACTIVATED: _l("nieaktywowany kod"),
     Ineligibility.RESERVED: _l("rezerwa dla nowych czytelników"),
+    Ineligibility.ONLINE_RESERVED: _l("część puli dla zamówień online"),
     Ineligibility.OTHER_PLATFORM: _l("kod innej platformy"),
     Ineligibility.NO_DATA: _l("brak danych"),
 }
@@ -53,6 +54,7 @@ RULE_LABELS = {
     "first_timer_until_day": _l("Rezerwa do dnia miesiąca"),
     "platforms_rule": _l("Kody kilku platform"),
     "priority_until_day": _l("Pierwszeństwo do dnia miesiąca"),
+    "online_share": _l("Część puli dla zamówień online (procent)"),
 }
 RULE_HELP = {
     "release_day": _l("Od którego dnia wydajemy kody na nowy miesiąc: od początku okresu ważności puli albo od "
@@ -73,6 +75,8 @@ RULE_HELP = {
     "platforms_rule": _l("Czy czytelnik może w jednym miesiącu dostać kody kilku platform."),
     "priority_until_day": _l("Przy pierwszeństwie dla osób bez kodu innej platformy: od tego dnia miesiąca kod "
                              "drugiej platformy może dostać każdy; puste — przez cały miesiąc."),
+    "online_share": _l("Taka część każdej puli czeka przez cały miesiąc na zamówienia przez formularz online "
+                       "i systemy biblioteczne (API); w bibliotece wydajemy pozostałe."),
 }
 # Rules whose empty value is "the whole month", not "off".
 WHOLE_MONTH_WHEN_EMPTY = frozenset({"first_timer_until_day", "priority_until_day"})
@@ -131,6 +135,9 @@ def ineligible_sentences(ineligible: Ineligible) -> tuple[str, str]:
     if i.reason is r.RESERVED:
         return (_("Pozostałe kody czekają na osoby, które odbierają kod pierwszy raz."),
                 _("Wróć od %(date)s — wtedy wolne kody dostanie każdy.", date=when))
+    if i.reason is r.ONLINE_RESERVED:
+        return (_("Pozostałe kody w tym miesiącu czekają na zamówienia przez formularz online."),
+                _("Zamów kod na stronie internetowej biblioteki."))
     if i.reason is r.OTHER_PLATFORM:
         held = _("W tym miesiącu masz już kod %(platform)s.", platform=i.platform_name or i.platform)
         if i.eligible_from:
