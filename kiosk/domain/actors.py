@@ -25,6 +25,16 @@ class Actor:
         return cls(f"cli:{os_user}" if os_user else "cli")
 
     @classmethod
+    def api_key(cls, key_id: int, name: str) -> Actor:
+        """A library system calling the API with one of its keys."""
+        return cls(f"api:{name}#{key_id}"[:120])
+
+    @classmethod
+    def online(cls) -> Actor:
+        """A reader on the library's online request form."""
+        return cls("online")
+
+    @classmethod
     def sign_in(cls, username: str) -> Actor:
         """Someone typing this user name at the login form, not yet signed in."""
         return cls(f"login:{username}")
