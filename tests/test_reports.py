@@ -44,7 +44,7 @@ def table_below(sheet, header: str) -> list[tuple]:
 
 
 def days(sheet) -> dict[date, tuple]:
-    """Day -> (Kiosk, Stanowisko, API, Razem), from the day-by-day table."""
+    """Day -> (Kiosk, Stanowisko, API, Formularz online, Razem), from the day-by-day table."""
     return {row[0].date(): row[1:] for row in table_below(sheet, "Dzień") if row[0] != "Razem"}
 
 
@@ -66,6 +66,7 @@ def test_summary_has_a_row_per_library_and_a_total(app):
     issue(app, "1003", warsaw(2020, 1, 11, 9), library="alfa", channel=Channel.DESK)
     issue(app, "1001", warsaw(2020, 2, 3, 9), library="alfa")  # February: not counted
     issue(app, "2001", warsaw(2020, 1, 15, 9), library="beta", channel=Channel.API)
+    issue(app, "2002", warsaw(2020, 1, 16, 9), library="beta", channel=Channel.ONLINE)
     void(faulty.code)
 
     _, book = report()
@@ -73,15 +74,15 @@ def test_summary_has_a_row_per_library_and_a_total(app):
     assert book.sheetnames == ["Podsumowanie", "alfa", "beta", "Wydane kody"]
     assert rows(book["Podsumowanie"]) == [
         ("Biblioteka", "Skrót", "Kodów w pulach", "Wydane", "Wycofane", "Zostało", "Przepadło",
-         "Kiosk", "Stanowisko", "API"),
-        ("Biblioteka alfa", "alfa", 5, 2, 1, 0, 2, 2, 1, 0),
-        ("Biblioteka beta", "beta", 3, 1, 0, 0, 2, 0, 0, 1),
-        ("Razem", None, 8, 3, 1, 0, 4, 2, 1, 1),
+         "Kiosk", "Stanowisko", "API", "Formularz online"),
+        ("Biblioteka alfa", "alfa", 5, 2, 1, 0, 2, 2, 1, 0, 0),
+        ("Biblioteka beta", "beta", 3, 2, 0, 0, 1, 0, 0, 1, 1),
+        ("Razem", None, 8, 4, 1, 0, 3, 2, 1, 1, 1),
     ]
     assert book["Podsumowanie"]["C4"].data_type == "n"  # a number, not a SUM() formula
     # The voided code was handed out on the 10th, so that day still counts it.
-    assert days(book["alfa"])[date(2020, 1, 10)] == (2, 0, 0, 2)
-    assert days(book["alfa"])[date(2020, 1, 11)] == (0, 1, 0, 1)
+    assert days(book["alfa"])[date(2020, 1, 10)] == (2, 0, 0, 0, 2)
+    assert days(book["alfa"])[date(2020, 1, 11)] == (0, 1, 0, 0, 1)
 
 
 def test_library_sheet_lists_the_months_pools_with_their_counts(app):
@@ -115,14 +116,14 @@ def test_days_split_at_midnight_in_warsaw(app):
 
     january_days = days(january["lib"])
     assert len(january_days) == 31
-    assert january_days[date(2020, 1, 1)] == (1, 0, 0, 1)
-    assert january_days[date(2020, 1, 31)] == (1, 0, 0, 1)
-    assert sum(day[3] for day in january_days.values()) == 2
-    assert table_below(january["lib"], "Dzień")[-1] == ("Razem", 2, 0, 0, 2)
+    assert january_days[date(2020, 1, 1)] == (1, 0, 0, 0, 1)
+    assert january_days[date(2020, 1, 31)] == (1, 0, 0, 0, 1)
+    assert sum(day[-1] for day in january_days.values()) == 2
+    assert table_below(january["lib"], "Dzień")[-1] == ("Razem", 2, 0, 0, 0, 2)
     february_days = days(february["lib"])
     assert len(february_days) == 29
-    assert february_days[date(2020, 2, 1)] == (1, 0, 0, 1)
-    assert sum(day[3] for day in february_days.values()) == 1
+    assert february_days[date(2020, 2, 1)] == (1, 0, 0, 0, 1)
+    assert sum(day[-1] for day in february_days.values()) == 1
 
 
 def test_library_admin_gets_only_their_own_library(app):
@@ -136,7 +137,7 @@ def test_library_admin_gets_only_their_own_library(app):
     assert book.sheetnames == ["beta", "Wydane kody"]
     texts = [str(value) for row in rows(book["beta"]) for value in row if value is not None]
     assert not any("alfa" in text for text in texts)
-    assert table_below(book["beta"], "Dzień")[-1] == ("Razem", 0, 0, 0, 0)
+    assert table_below(book["beta"], "Dzień")[-1] == ("Razem", 0, 0, 0, 0, 0)
 
 
 def test_unknown_library_is_refused_not_reported_empty(app):

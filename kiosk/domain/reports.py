@@ -29,7 +29,8 @@ MOMENT_FORMAT = "DD.MM.YYYY HH:MM"
 SUMMARY_TITLE = "Podsumowanie"
 CODES_TITLE = "Wydane kody"
 CODES_HEADERS = ("Biblioteka", "Wydano", "Kod", "Kanał", "Kiosk lub pracownik", "Karta", "Wycofany")
-CHANNEL_WORDS = {Channel.KIOSK: "kiosk", Channel.DESK: "stanowisko", Channel.API: "API"}
+CHANNEL_WORDS = {Channel.KIOSK: "kiosk", Channel.DESK: "stanowisko", Channel.API: "API",
+                 Channel.ONLINE: "formularz online"}
 REFUSAL_WORDS = {
     "empty": "karta: brak numeru",
     "format": "karta: numer nie tej biblioteki",
@@ -45,6 +46,7 @@ REFUSAL_WORDS = {
     "debt": "zasady: zadłużenie",
     "not_activated": "zasady: poprzedni kod nieaktywowany",
     "reserved": "zasady: rezerwa dla nowych czytelników",
+    "online_reserved": "zasady: część puli dla zamówień online",
     "other_platform": "zasady: ma już kod innej platformy",
     "no_data": "zasady: brak danych o czytelniku",
     "card_refused": "karta: odrzucona (bez powodu)",
@@ -56,10 +58,10 @@ REFUSAL_WORDS = {
 }
 POOL_HEADERS = ("Platforma", "Ważna od", "Ważna do", "Plik", "Kodów", "Wydane", "Wycofane",
                 "Zostało", "Przepadło")
-DAY_HEADERS = ("Dzień", "Kiosk", "Stanowisko", "API", "Razem")
+DAY_HEADERS = ("Dzień", "Kiosk", "Stanowisko", "API", "Formularz online", "Razem")
 SUMMARY_HEADERS = ("Biblioteka", "Skrót", "Kodów w pulach", "Wydane", "Wycofane", "Zostało",
-                   "Przepadło", "Kiosk", "Stanowisko", "API")
-CHANNELS = (Channel.KIOSK, Channel.DESK, Channel.API)  # the order of the columns
+                   "Przepadło", "Kiosk", "Stanowisko", "API", "Formularz online")
+CHANNELS = (Channel.KIOSK, Channel.DESK, Channel.API, Channel.ONLINE)  # the order of the columns
 # Text starting with these is taken for a formula (or mangled) by spreadsheet programs.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_SHEET_TITLE = 31  # Excel's limit

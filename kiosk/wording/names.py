@@ -26,6 +26,7 @@ CHANNEL_NAMES = {
     Channel.KIOSK: _l("kiosk"),
     Channel.DESK: _l("stanowisko"),
     Channel.API: _l("API"),
+    Channel.ONLINE: _l("formularz online"),
 }
 CARD_CHECK_NAMES = {
     CardCheckKind.FORMAT: _l("tylko format numeru"),
