@@ -15,6 +15,7 @@ from kiosk.app.extensions import db
 from kiosk.app.i18n import DEFAULT_LANGUAGE, babel, select_locale
 from kiosk.domain.consortium import guard_pepper, pepper_known, schema_missing
 from kiosk.storage.database import run_in_transaction
+from kiosk.mail.settings import DEFAULTS as MAIL_DEFAULTS
 from kiosk.storage.secrets import PEPPER_FILE, SECRET_KEY_FILE, read_or_create
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -54,6 +55,8 @@ def create_app(test_config: dict | None = None, *, web: bool = True, migrations:
         # A kiosk's idle page may stand for days: its form token must not expire.
         WTF_CSRF_TIME_LIMIT=None,
         KIOSK_BASE_URL=os.environ.get("KIOSK_BASE_URL", "http://127.0.0.1:5000"),
+        # SMTP, under Flask-Mail's names and defaults; no MAIL_SERVER: mail is off (kiosk.mail.settings).
+        **MAIL_DEFAULTS,
     )
     app.config.from_pyfile("config.py", silent=True)
     if test_config:

@@ -58,6 +58,9 @@ COMMANDS = {
                    "Wydaje czytelnikowi kod na ten miesiąc (albo ten sam, jeśli już go dostał)."),
     "pools": Entry("kiosk.cli.codes:pools", "Pokazuje pule kodów: ile jest, ile wydano, ile zostało, ile przepadło."),
     "rules": Entry("kiosk.cli.rules:rules", "Pokazuje zasady wydawania kodów biblioteki; --set zmienia zasadę."),
+    "send-mail": Entry("kiosk.cli.mail:send_mail",
+                       "Wysyła e-maile z kodami, które czekają w kolejce (dla crona, gdy nie działa `kiosk serve`). "
+                       "Kod wyjścia 0: wysłano wszystko, co czekało."),
     "serve": Entry("kiosk.cli.setup:serve", "Uruchamia serwer (waitress)."),
     "sip2": Entry("kiosk.cli.sip2:sip2", "Ustawia sprawdzanie kart biblioteki na żywo przez SIP2."),
     "slip": Entry("kiosk.cli.codes:slip",

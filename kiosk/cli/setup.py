@@ -142,6 +142,7 @@ def serve(host, port, threads) -> None:
 
     from kiosk import create_app
     from kiosk.app.factory import MIGRATIONS, waitress_options
+    from kiosk.mail.background import start_mail_thread
     from kiosk.storage.database import schema_is_current
 
     app = create_app()
@@ -151,4 +152,5 @@ def serve(host, port, threads) -> None:
                    "uruchom najpierw `kiosk db upgrade`.")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Kodomat: http://{shown}:{port}/  (zatrzymanie: Ctrl+C)")
+    start_mail_thread(app)  # without MAIL_SERVER: one warning, and the messages wait in the outbox
     waitress_serve(app, host=host, port=port, threads=threads, **waitress_options(app))

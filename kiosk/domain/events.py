@@ -55,6 +55,8 @@ class EventKind(enum.StrEnum):
     KIOSK_CHANGED = "kiosk_changed"
     KIOSK_REVOKED = "kiosk_revoked"
     KIOSK_PAUSED = "kiosk_paused"
+    # e-mail (kiosk.domain.outbox)
+    MAIL_SENT_AGAIN = "mail_sent_again"
 
 
 def _jsonable(value):

@@ -71,6 +71,7 @@ EVENT_NAMES = {
     EventKind.KIOSK_CHANGED: _l("zmiana kiosku"),
     EventKind.KIOSK_REVOKED: _l("kiosk wyłączony"),
     EventKind.KIOSK_PAUSED: _l("przerwa kiosku"),
+    EventKind.MAIL_SENT_AGAIN: _l("e-mail z kodem wysłany ponownie"),
 }
 
 # Why a reader was not served (kiosk.domain.report_figures.REFUSALS): a card refused,
