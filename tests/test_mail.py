@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -189,6 +190,29 @@ def test_a_server_that_is_down_loses_nothing_and_once_up_gets_each_message_once(
     assert sorted(to for _from, [to] in peer.envelopes) == ["r0@example.org", "r1@example.org", "r2@example.org"]
     assert all(r.sent_at is not None and r.attempts == 2 for r in rows())
     assert len(received) == 3
+
+
+def test_a_server_that_never_answers_times_out_and_the_message_waits(app):
+    library_with_codes()
+    silent = socket.create_server(("127.0.0.1", 0))  # takes the connection, never says a word
+    held = []
+    taker = threading.Thread(target=lambda: held.append(silent.accept()), daemon=True)
+    taker.start()
+    point_at(app, silent.getsockname()[1], MAIL_TIMEOUT=0.5)
+    issued_and_queued(app, "14000001")
+    try:
+        started = time.monotonic()
+        done = send(app)
+        took = time.monotonic() - started
+    finally:
+        for connection, _address in held:
+            connection.close()
+        silent.close()
+
+    assert (done.sent, done.retrying) == (0, 1) and done.stopped.problem is MailProblem.UNREACHABLE
+    assert "timed out" in done.stopped.detail and took < 5
+    [row] = rows()
+    assert row.failed_at is None and row.sent_at is None and row.attempts == 1
 
 
 def test_senders_side_by_side_threads_and_the_cli_send_each_message_once(app, tmp_path):

@@ -68,7 +68,7 @@ class IdempotentAnswer(Base):
 
 class OutboxMessage(Base):
     """An e-mail to send, written in the transaction that decided it (an issue, a
-    reprint) and sent after the commit by kiosk.domain.outbox's sender. The code and
+    reprint) and sent after the commit by kiosk.mail.sender. The code and
     the slip are read from the issuance when the message is sent, never copied here."""
 
     __tablename__ = "outbox"
