@@ -1,18 +1,16 @@
 """`kiosk serve`'s sender: a thread that sends what is due every few seconds, and
-at once when woken (wake(), called after the commit that wrote a message)."""
+at once when woken (kiosk.domain.outbox.notify_sender, alias wake, called after the
+commit that wrote a message)."""
 from __future__ import annotations
 
 import logging
 import threading
 
+from kiosk.domain.outbox import MESSAGES_WAITING as _woken, notify_sender
+
 log = logging.getLogger("kiosk.mail")
 INTERVAL = 5.0  # seconds between looks when nobody wakes it
-_woken = threading.Event()
-
-
-def wake() -> None:
-    """Ask the thread of this process, if any, to look at the outbox now."""
-    _woken.set()
+wake = notify_sender  # ask the thread of this process, if any, to look at the outbox now
 
 
 class MailThread(threading.Thread):
