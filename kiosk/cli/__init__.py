@@ -34,6 +34,9 @@ class Entry(NamedTuple):
 # A test checks that each help is the command's own, and that the app adds no command not named here.
 COMMANDS = {
     "add-library": Entry("kiosk.cli.setup:add_library", "Dodaje bibliotekę."),
+    "api-key": Entry("kiosk.cli.api_keys:api_key",
+                     "Zakłada klucz API dla systemu biblioteki i wypisuje go raz; --revoke unieważnia, --list "
+                     "wypisuje."),
     "check-card": Entry("kiosk.cli.sip2:check_card",
                         "Sprawdza kartę tak jak kiosk, niczego nie wydając: test połączenia z systemem biblioteki."),
     "closed-days": Entry("kiosk.cli.closed_days:closed_days_command",

@@ -57,6 +57,9 @@ class EventKind(enum.StrEnum):
     KIOSK_PAUSED = "kiosk_paused"
     # e-mail (kiosk.domain.outbox)
     MAIL_SENT_AGAIN = "mail_sent_again"
+    # library systems' API keys (kiosk.domain.api_keys)
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
 
 
 def _jsonable(value):

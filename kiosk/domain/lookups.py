@@ -33,6 +33,7 @@ class IssuanceRow:
     # Why it may not be printed again nor replaced (kiosk.domain.reprints), if so.
     refusal: IssuanceRefusal | None
     kiosk_name: str | None = None  # the kiosk it came from, by the name staff gave it
+    platform_slug: str | None = None
 
     @property
     def masked_card(self) -> str:
@@ -57,7 +58,7 @@ class IssuanceRow:
 def _rows(session: Session, library: Library, now: datetime, *conditions) -> list[IssuanceRow]:
     today, ends = local_day(now, library.timezone), service_end(session)
     found = session.execute(
-        select(Issuance, Code.value, Code.void_reason, Platform.name, Kiosk.name)
+        select(Issuance, Code.value, Code.void_reason, Platform.name, Kiosk.name, Platform.slug)
         .join(Code, Issuance.code_id == Code.id)
         .join(Platform, Issuance.platform_id == Platform.id)
         .outerjoin(Kiosk, Issuance.kiosk_id == Kiosk.id)
@@ -66,8 +67,8 @@ def _rows(session: Session, library: Library, now: datetime, *conditions) -> lis
     )
     return [IssuanceRow(i.id, value, platform, i.window_start, i.window_end, i.issued_at, i.channel,
                         i.actor, i.print_count, i.card_hint, i.note, i.voided_at, reason,
-                        refusal_for(i, today, ends), kiosk)
-            for i, value, reason, platform, kiosk in found]
+                        refusal_for(i, today, ends), kiosk, slug)
+            for i, value, reason, platform, kiosk, slug in found]
 
 
 def issuances_of_card(session: Session, library: Library, card: str, pepper: str,

@@ -21,7 +21,7 @@ def register_web(app: Flask) -> None:
     from kiosk.domain.accounts import dummy_hash
     from kiosk.domain.clock import format_date, format_moment
     from kiosk.storage.models import Role
-    from kiosk.web import admin, auth, desk, edge, errors, kiosk as kiosk_views, public
+    from kiosk.web import admin, api, auth, desk, edge, errors, kiosk as kiosk_views, public
     from kiosk.web.access import ADMIN_ROLES
     from kiosk.wording.languages import DEFAULT_LANGUAGE, LANGUAGES
     from kiosk.wording.eligibility import ineligible_line, ineligible_sentences, release_sentence
@@ -30,6 +30,7 @@ def register_web(app: Flask) -> None:
     dummy_hash()  # now, not in the first sign-in with an unknown name (which would take longer)
     for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
+    api.register(app)
     edge.register(app)
     errors.register(app)
     app.jinja_env.filters["warsaw"] = format_moment

@@ -16,6 +16,7 @@ from flask_babel import ngettext
 
 from kiosk.domain.accounts import AccountProblem, LoginRefusal
 from kiosk.domain.activations import ActivationReport
+from kiosk.domain.api_keys import ApiKeyProblem
 from kiosk.domain.cards import CardRefusal
 from kiosk.domain.clock import format_date, format_moment
 from kiosk.domain.issuing import IssueResult, Outcome
@@ -235,6 +236,13 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
             "Na to konto ktoś próbuje się zalogować z wielu miejsc. Spróbuj ponownie za kilka sekund."),
     },
     Sip2Problem: SIP2_SENTENCES,
+    ApiKeyProblem: {
+        ApiKeyProblem.NAME: lambda d: _("Nazwa klucza: od 1 do %(limit)s znaków.", limit=d.get("limit", 80)),
+        ApiKeyProblem.NAME_TAKEN: lambda d: _("Klucz o nazwie „%(name)s” już jest.", name=d.get("name", "")),
+        ApiKeyProblem.PER_MINUTE: lambda d: _("Limit zapytań na minutę musi być liczbą od 1 do %(high)s.",
+                                              high=_thousands(d.get("high", 100000))),
+        ApiKeyProblem.NOT_FOUND: lambda d: _("Nie ma takiego klucza API (albo został już unieważniony)."),
+    },
     ClosedDayProblem: {
         ClosedDayProblem.ALREADY_CLOSED: lambda d: _("Dzień %(day)s jest już dniem zamknięcia.",
                                                      day=_day(d.get("day"))),

@@ -72,6 +72,8 @@ EVENT_NAMES = {
     EventKind.KIOSK_REVOKED: _l("kiosk wyłączony"),
     EventKind.KIOSK_PAUSED: _l("przerwa kiosku"),
     EventKind.MAIL_SENT_AGAIN: _l("e-mail z kodem wysłany ponownie"),
+    EventKind.API_KEY_CREATED: _l("nowy klucz API"),
+    EventKind.API_KEY_REVOKED: _l("klucz API unieważniony"),
 }
 
 # Why a reader was not served (kiosk.domain.report_figures.REFUSALS): a card refused,
