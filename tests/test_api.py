@@ -323,3 +323,59 @@ def test_past_its_limit_a_key_gets_429_with_retry_after_and_its_last_use_is_note
     key = db.session.scalar(select(ApiKey))
     assert key.last_used_at is not None
     assert db.session.scalar(select(ApiUsage.requests)) == 5
+
+
+# -- a library that checks cards over SIP2 -----------------------------------------------
+
+def use_sip2(app, library, port: int) -> None:
+    from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
+
+    form = parse_sip2_settings({"host": "127.0.0.1", "port": port, "institution": "KODOMAT"}, None)
+    library_id, pepper = library.id, app.config["READER_PEPPER"]
+    write(lambda s: save_sip2_settings(s, library_id, form, pepper=pepper, actor=TEST, now=utcnow()))
+
+
+@pytest.fixture
+def sip2_connections_closed():
+    from kiosk.sip2 import close_thread_connections
+
+    yield
+    close_thread_connections()
+
+
+def test_a_sip2_library_system_decides_the_card_and_the_pin(app, client, library, sip2_connections_closed):
+    from sip2_peers import Patron, sip2_server
+
+    secret = new_key(library)
+    lost = Patron(pin="1111", status="    Y" + " " * 9)
+    with sip2_server({"10000001": Patron(pin="2468"), "10000002": lost}) as server:
+        use_sip2(app, library, server.port)
+        wrong_pin = refusal(client, secret, card="10000001", pin="0000")
+        unknown = refusal(client, secret, card="10000009", pin="0000")
+        blocked = refusal(client, secret, card="10000002")
+        given = post_issue(client, secret, body={"card": "10000001", "pin": "2468"})
+
+    assert wrong_pin == unknown  # a stranger typing numbers learns nothing of which cards exist
+    assert wrong_pin[1]["type"] == "/api/v1/problems/card-wrong-pin"
+    assert blocked[1]["type"] == "/api/v1/problems/card-blocked"
+    assert given.status_code == 201 and given.get_json()["code"].startswith("API")
+
+
+def test_a_silent_library_system_is_a_503_to_retry_and_the_retry_is_not_the_first_answer(
+        app, client, library, sip2_connections_closed):
+    from helpers import closed_port
+    from sip2_peers import Patron, sip2_server
+
+    secret = new_key(library)
+    use_sip2(app, library, closed_port())
+
+    down = post_issue(client, secret, body={"card": "10000001", "pin": "2468"}, **{"Idempotency-Key": "k1"})
+
+    assert down.status_code == 503 and down.content_type == PROBLEM and int(down.headers["Retry-After"]) > 0
+    data = down.get_json()
+    assert (data["type"], data["outcome"], data["reason"]) == (
+        "/api/v1/problems/library-system-unavailable", "card_refused", "ils_unavailable")
+    with sip2_server({"10000001": Patron(pin="2468")}) as server:
+        use_sip2(app, library, server.port)
+        retry = post_issue(client, secret, body={"card": "10000001", "pin": "2468"}, **{"Idempotency-Key": "k1"})
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers

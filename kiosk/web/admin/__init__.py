@@ -9,5 +9,5 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The areas add their routes to bp.
 from kiosk.web.admin import (  # noqa: E402,F401
-    activations, closed_days, consortium, dashboard, events, imports, kiosks, library_system, mail, reports, rules,
-    settings, users)
+    activations, api_keys, closed_days, consortium, dashboard, events, imports, kiosks, library_system, mail,
+    reports, rules, settings, users)

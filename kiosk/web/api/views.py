@@ -19,6 +19,7 @@ from kiosk.domain.issuing import IssueResult, Outcome, issue_code
 from kiosk.domain.library_system import ask_before_issuing
 from kiosk.domain.lookups import issuances_of_card
 from kiosk.domain.pools import pool_summaries
+from kiosk.storage.database import lock_for_transaction
 from kiosk.storage.models import Channel
 from kiosk.web.api import bp
 from kiosk.web.api.problems import (INVALID, MALFORMED, PROBLEM_JSON, RETRY_LIBRARY_SYSTEM_SECONDS,
@@ -88,6 +89,10 @@ def issue(body: dict, slug: str):
 
     def work(session) -> tuple[StoredAnswer, bool]:
         if idempotency:
+            # Retries sent at once wait for each other here (PostgreSQL; SQLite's writers
+            # queue anyway): else one that found the pool empty while another held its
+            # last code could answer first for all of them.
+            lock_for_transaction(session, f"idempotency:{key.id}:{idempotency}")
             found = stored_answer(session, key.id, idempotency, digest, now)
             if found is not None:
                 return found, True
