@@ -379,3 +379,36 @@ def test_a_silent_library_system_is_a_503_to_retry_and_the_retry_is_not_the_firs
         use_sip2(app, library, server.port)
         retry = post_issue(client, secret, body={"card": "10000001", "pin": "2468"}, **{"Idempotency-Key": "k1"})
     assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+
+
+# -- the document and its pages -------------------------------------------------------------
+
+def test_the_docs_page_reads_the_document_without_a_script_or_a_cookie(app, client):
+    from kiosk.app.factory import CONTENT_SECURITY_POLICY
+
+    docs = client.get("/api/v1/docs")
+    document = client.get("/api/v1/openapi.json")
+    english = client.get("/api/v1/docs", headers={"Accept-Language": "en"})
+    problem_page = client.get("/api/v1/problems/no-codes-left")
+    no_such_type = client.get("/api/v1/problems/nothing")
+
+    page = docs.get_data(as_text=True)
+    assert docs.status_code == 200 and docs.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "<script" not in page and "style=" not in page and "<style" not in page
+    assert "Set-Cookie" not in docs.headers and "Set-Cookie" not in document.headers
+    assert "/api/v1/libraries/{slug}/issuances" in page and "Dokumentacja API" in page
+    assert "/api/v1/problems/card-expired" in page and "IssueProblem" in page
+    assert english.get_data(as_text=True) != page  # the page's own words follow Accept-Language
+    assert document.status_code == 200 and document.get_json()["paths"]
+    assert problem_page.status_code == 200 and "Kody na ten miesiąc się skończyły" in problem_page.get_data(as_text=True)
+    assert no_such_type.status_code == 404 and no_such_type.content_type == PROBLEM
+
+
+def test_every_problem_type_has_a_page_and_its_own_uri():
+    from kiosk.domain.cards import CardRefusal
+    from kiosk.domain.eligibility import Ineligibility
+    from kiosk.web.api.problems import ALL_TYPES, CARD_TYPES, ELIGIBILITY_TYPES
+
+    assert set(CARD_TYPES) == set(CardRefusal) and set(ELIGIBILITY_TYPES) == set(Ineligibility)
+    uris = [kind.uri for kind in ALL_TYPES.values()]
+    assert len(uris) == len(set(uris)) == len(CARD_TYPES) + len(ELIGIBILITY_TYPES) + 13

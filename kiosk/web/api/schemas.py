@@ -14,11 +14,19 @@ MAX_CARD = 64
 MAX_PLATFORM = 40
 
 
-def _printable(value: str) -> None:
-    """No control character and nothing that is not text (a lone surrogate from a
-    JSON escape): such a value is no card, PIN or platform, and never reaches a hash."""
-    if not value.isprintable() or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ma.ValidationError("Only printable characters.")
+# No control character (the document says so as a pattern), and nothing that is not
+# text (a lone surrogate from a JSON escape, which no pattern can name): such a value
+# is no card, PIN or platform, and never reaches the database, a hash or SIP2.
+NO_CONTROLS = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+
+def _text(value: str) -> None:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ma.ValidationError("Not text.")
+
+
+def _checked(low: int, high: int) -> list:
+    return [validate.Length(low, high), validate.Regexp(NO_CONTROLS, error="No control characters."), _text]
 
 
 class Strict(ma.Schema):
@@ -27,18 +35,18 @@ class Strict(ma.Schema):
 
 
 class IssueRequest(Strict):
-    card = fields.String(required=True, validate=[validate.Length(1, MAX_CARD), _printable],
+    card = fields.String(required=True, validate=_checked(1, MAX_CARD),
                          metadata={"description": "The reader's library card number, as scanned or typed.",
                                    "example": "1234567890"})
-    platform = fields.String(load_default="legimi", validate=[validate.Length(1, MAX_PLATFORM), _printable],
+    platform = fields.String(load_default="legimi", validate=_checked(1, MAX_PLATFORM),
                              metadata={"description": "The platform whose code the reader wants.", "example": "legimi"})
-    pin = fields.String(load_default=None, allow_none=True, validate=[validate.Length(1, MAX_PIN), _printable],
+    pin = fields.String(load_default=None, allow_none=True, validate=_checked(1, MAX_PIN),
                         metadata={"description": "The reader's PIN, checked by the library system over SIP2 "
                                                  "(only where the library checks cards so)."})
 
 
 class LookupRequest(Strict):
-    card = fields.String(required=True, validate=[validate.Length(1, MAX_CARD), _printable],
+    card = fields.String(required=True, validate=_checked(1, MAX_CARD),
                          metadata={"description": "The reader's library card number.", "example": "1234567890"})
 
 
