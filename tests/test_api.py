@@ -5,15 +5,12 @@ limit per key, and channel `api` on the issuance and in the log."""
 from __future__ import annotations
 
 import json
-import threading
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST, codes, issue, make_library, make_pool, this_month, write
+from helpers import TEST, codes, make_library, make_pool, this_month, write
 from kiosk.app.extensions import db
 from kiosk.domain.api_keys import create_key, revoke_key
 from kiosk.domain.clock import utcnow
@@ -233,10 +230,14 @@ def test_errors_outside_the_operations_are_problems_too(app, client, library):
 
     unknown = client.get("/api/v1/nothing-here", headers=bearer(secret))
     method = client.delete("/api/v1/libraries/lib/issuances", headers=bearer(secret))
+    posted = client.post("/api/v1/nothing-here", json={"card": "1"})  # no CSRF token asked for, nor a key
+    post_to_get = client.post("/api/v1/libraries", json={})
     page = client.get("/no-such-page")  # the app's own pages keep their HTML
 
     assert unknown.status_code == 404 and unknown.content_type == PROBLEM
     assert method.status_code == 405 and method.content_type == PROBLEM and "POST" in method.headers["Allow"]
+    assert posted.status_code == 404 and posted.content_type == PROBLEM
+    assert post_to_get.status_code == 405 and post_to_get.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert page.status_code == 404 and page.content_type.startswith("text/html")
     assert "Set-Cookie" not in unknown.headers and "Set-Cookie" not in method.headers
 
@@ -400,7 +401,8 @@ def test_the_docs_page_reads_the_document_without_a_script_or_a_cookie(app, clie
     assert "/api/v1/problems/card-expired" in page and "IssueProblem" in page
     assert english.get_data(as_text=True) != page  # the page's own words follow Accept-Language
     assert document.status_code == 200 and document.get_json()["paths"]
-    assert problem_page.status_code == 200 and "Kody na ten miesiąc się skończyły" in problem_page.get_data(as_text=True)
+    assert problem_page.status_code == 200
+    assert "Kody na ten miesiąc się skończyły" in problem_page.get_data(as_text=True)
     assert no_such_type.status_code == 404 and no_such_type.content_type == PROBLEM
 
 
@@ -412,3 +414,22 @@ def test_every_problem_type_has_a_page_and_its_own_uri():
     assert set(CARD_TYPES) == set(CardRefusal) and set(ELIGIBILITY_TYPES) == set(Ineligibility)
     uris = [kind.uri for kind in ALL_TYPES.values()]
     assert len(uris) == len(set(uris)) == len(CARD_TYPES) + len(ELIGIBILITY_TYPES) + 13
+
+
+def test_codes_given_through_the_api_count_as_api_on_the_dashboard_and_in_the_log(app, client, library):
+    from helpers import signed_in
+
+    secret = new_key(library)
+    post_issue(client, secret)
+    post_issue(client, secret, body={"card": "12"})
+    admin, _user, _ = signed_in(app, "library_admin", library)
+
+    board = admin.get("/admin/lib/").get_data(as_text=True)
+    log = admin.get("/admin/lib/events").get_data(as_text=True)
+
+    assert "API: 1" in board
+    assert "api:sowa#" in log and "nowy klucz API" in log
+    refused = json.loads(db.session.scalar(select(Event.details).where(Event.kind == "card_refused")))
+    assert refused["channel"] == "api"
+    # The card number is in no event and no answer kept.
+    assert "12345678" not in "".join(db.session.scalars(select(Event.details)))

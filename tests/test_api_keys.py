@@ -1,5 +1,5 @@
 """API keys made and revoked at the command line and in the admin panel, and the
-API under parallel requests on a real server (waitress on 127.0.0.1): one issue per
+API under parallel requests on a real HTTP server on 127.0.0.1: one issue per
 Idempotency-Key, one code per reader, and never more answers than a key's limit."""
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def test_the_cli_makes_a_consortium_key_and_says_what_it_needs(app, runner, clie
 def test_a_library_admin_makes_a_key_sees_it_once_and_revokes_it(app, library):
     client, _user, _ = signed_in(app, "library_admin", library)
 
-    made = post(client, "/admin/lib/api-keys", {"name": "Biblioteka cyfrowa", "per_minute": "20"}, token_from="/admin/lib/api-keys")
+    made = post(client, "/admin/lib/api-keys", {"name": "Biblioteka cyfrowa", "per_minute": "20"},
+                token_from="/admin/lib/api-keys")
     page = made.get_data(as_text=True)
     secret = SECRET.search(page).group(0)
     later = client.get("/admin/lib/api-keys").get_data(as_text=True)
@@ -161,16 +162,18 @@ def test_a_consortium_admin_makes_and_revokes_consortium_keys(app, library):
 
 @contextmanager
 def served(app):
-    from waitress.server import create_server
+    """The app on a threaded HTTP server on 127.0.0.1 (werkzeug's: it stops cleanly)."""
+    from werkzeug.serving import make_server
 
     db.session.commit()  # the test holds no lock while the server works
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
         thread.join(5)
 
 
@@ -183,7 +186,8 @@ def call(url: str, secret: str, body: dict | None = None, **headers) -> tuple[in
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        with error:  # its connection closed here, not by the garbage collector in some thread
+            return error.code, error.read()
 
 
 def all_at_once(count: int, work) -> list:
