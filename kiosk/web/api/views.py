@@ -36,6 +36,8 @@ IDEMPOTENCY_PARAMETER = {
     "description": "Any unique string per request (e.g. a UUID). A retry with the same key within 24 hours gets "
                    "the first answer back (status and body) and gives no second code; the same key with another "
                    "request is refused (422, idempotency-key-reused)."}
+SLUG = [{"in": "path", "name": "slug", "description": "The library's short name (GET /api/v1/libraries lists the "
+          "ones the key may name)."}]
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 _DESCRIPTIONS = {
     400: "The body is not JSON, or a header is malformed (malformed-request).",
@@ -62,7 +64,7 @@ def _problems(*statuses: int, issue: bool = False):
     return decorate
 
 
-@bp.route("/libraries/<slug>/issuances", methods=["POST"])
+@bp.route("/libraries/<slug>/issuances", methods=["POST"], parameters=SLUG)
 @bp.arguments(IssueRequest, description="The reader's card (and PIN, where the library checks cards over SIP2).")
 @bp.response(201, IssueAnswer, description="A new code for the reader (`status`: issued).")
 @bp.alt_response(200, schema=IssueAnswer, success=True,
@@ -144,7 +146,7 @@ def _replayed(said: StoredAnswer) -> Response:
     return _sent(said, {"Idempotent-Replayed": "true"})
 
 
-@bp.route("/libraries/<slug>/cards/lookup", methods=["POST"])
+@bp.route("/libraries/<slug>/cards/lookup", methods=["POST"], parameters=SLUG)
 @bp.arguments(LookupRequest, description="The card in the body: a card number never goes into a URL or a log.")
 @bp.response(200, LookupAnswer, description="The reader's codes in this library (none: an empty list).")
 @_problems(400, 401, 404, 413, 422, 429, 503)
@@ -162,7 +164,7 @@ def lookup(body: dict, slug: str):
     return _json({"codes": codes})
 
 
-@bp.route("/libraries/<slug>/pools", methods=["GET"])
+@bp.route("/libraries/<slug>/pools", methods=["GET"], parameters=SLUG)
 @bp.response(200, PoolsAnswer, description="The library's pools, and per platform the open window and the next "
                                            "release.")
 @_problems(401, 404, 429, 503)
