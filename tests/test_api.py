@@ -433,3 +433,25 @@ def test_codes_given_through_the_api_count_as_api_on_the_dashboard_and_in_the_lo
     assert refused["channel"] == "api"
     # The card number is in no event and no answer kept.
     assert "12345678" not in "".join(db.session.scalars(select(Event.details)))
+
+
+def test_before_the_release_moment_the_refusal_says_when(app, client, runner):
+    from zoneinfo import ZoneInfo
+
+    from kiosk.cli import main
+
+    now = utcnow().astimezone(ZoneInfo("Europe/Warsaw"))
+    if (now.hour, now.minute) >= (23, 58):
+        pytest.skip("the release moment below is 23:59 today, Warsaw time")
+    later = make_library("later")
+    make_pool(later, codes("LATE", 3), (now.date(), this_month()[1]))
+    secret = new_key(later)
+    changed = runner.invoke(main, ["rules", "--library", "later", "--set", "release_time=23:59"])
+    db.session.remove()
+    assert changed.exit_code == 0, changed.output
+
+    status, data = refusal(client, secret, slug="later")
+
+    assert (status, data["type"], data["outcome"], data["reason"]) == (
+        409, "/api/v1/problems/not-yet", "not_eligible", "not_yet")
+    assert data["next_release"].startswith(f"{now.date().isoformat()}T23:59:00")
