@@ -218,14 +218,7 @@ def carry_out(session: Session, plan: IssuePlan, *, channel: Channel, actor: Act
     history = reader_history(session, library.id, plan.key)
     existing = history.live(platform.id, window, today)
     if existing is not None:
-        if not show_reprint:
-            insert_event(session, kind=EventKind.REPRINT_WITHHELD, actor=actor, library_id=library.id, now=now,
-                         issuance_id=existing.id, channel=channel)
-            return IssueResult(Outcome.REPRINT_WITHHELD, **base)
-        count = count_print(session, existing.id, library.id, actor, channel, now)
-        return IssueResult(Outcome.REPRINT, code=existing.code, valid_from=existing.window_start,
-                           valid_until=existing.window_end, issuance_id=existing.id,
-                           issued_at=existing.issued_at, print_count=count, **base)
+        return _again(session, existing, library, actor, channel, now, base, show_reprint)
 
     next_from = upcoming.released_at.date() if upcoming else None
     if window is None:
@@ -249,6 +242,12 @@ def carry_out(session: Session, plan: IssuePlan, *, channel: Channel, actor: Act
 
     picked = claim_code(session, window.pool_ids)
     if picked is None:
+        # On PostgreSQL the claim may have waited for the last codes' holders: one of
+        # them may have served this very reader (a double press), who hears "reprint".
+        if session.connection().dialect.name == "postgresql":
+            existing = reader_history(session, library.id, plan.key).live(platform.id, window, today)
+            if existing is not None:
+                return _again(session, existing, library, actor, channel, now, base, show_reprint)
         return _refuse(session, Outcome.NO_CODES_LEFT, library, actor, channel, now, base, next_from)
     code_id, value = picked
     issuance_id = session.connection().execute(_INSERT_ISSUANCE, dict(
@@ -271,18 +270,31 @@ _CLAIM = """UPDATE codes SET status = 'issued'
 WHERE id = (SELECT id FROM codes WHERE pool_id = :pool_id AND status = 'available' ORDER BY id LIMIT 1{lock})
 AND status = 'available' RETURNING id, value"""
 _CLAIMS = {"postgresql": text(_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED")), "sqlite": text(_CLAIM.format(lock=""))}
+# PostgreSQL: a free code another issuer holds (its transaction not yet ended), waited for.
+_WAIT_FOR_HELD = text("SELECT id FROM codes WHERE pool_id = ANY(:pool_ids) AND status = 'available' "
+                      "ORDER BY id LIMIT 1 FOR UPDATE")
 
 
 def claim_code(session: Session, pool_ids) -> tuple[int, str] | None:
     """(id, value) of the next free code of those pools, in the order given (the
-    oldest import first), now marked issued; None when every one is taken."""
+    oldest import first), now marked issued; None when every one is taken.
+
+    On PostgreSQL the skipped codes are held by issuers still in their
+    transactions; one may yet roll back and free its code. So "none" is said only
+    when no free code is left at all: the last readers wait for the holders
+    instead of being told "no codes left" while a code comes free."""
     connection = session.connection()
     claim = _CLAIMS[connection.dialect.name]
-    for pool_id in pool_ids:
-        picked = connection.execute(claim, {"pool_id": pool_id}).first()
-        if picked is not None:
-            return picked[0], picked[1]
-    return None
+    while True:
+        for pool_id in pool_ids:
+            picked = connection.execute(claim, {"pool_id": pool_id}).first()
+            if picked is not None:
+                return picked[0], picked[1]
+        if connection.dialect.name != "postgresql":
+            return None
+        # Waits while a holder's transaction runs; none free and none held: none left.
+        if connection.execute(_WAIT_FOR_HELD, {"pool_ids": list(pool_ids)}).first() is None:
+            return None
 
 
 def replace_code(session: Session, *, library_id: int, issuance_id: int, reason: str, actor: Actor,
@@ -327,6 +339,19 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
                  issuance_id=new.id, replaces_issuance_id=old.id, code_id=code_id)
     return IssueResult(Outcome.ISSUED, code=value, valid_from=old.window_start, valid_until=old.window_end,
                        issuance_id=new.id, issued_at=now, print_count=1)
+
+
+def _again(session: Session, existing, library: LibraryView, actor: Actor, channel: Channel, now: datetime,
+           base: dict, show_reprint: bool) -> IssueResult:
+    """The reader has this window's code already: shown again (counted), or withheld."""
+    if not show_reprint:
+        insert_event(session, kind=EventKind.REPRINT_WITHHELD, actor=actor, library_id=library.id, now=now,
+                     issuance_id=existing.id, channel=channel)
+        return IssueResult(Outcome.REPRINT_WITHHELD, **base)
+    count = count_print(session, existing.id, library.id, actor, channel, now)
+    return IssueResult(Outcome.REPRINT, code=existing.code, valid_from=existing.window_start,
+                       valid_until=existing.window_end, issuance_id=existing.id,
+                       issued_at=existing.issued_at, print_count=count, **base)
 
 
 def _refuse(session: Session, outcome: Outcome, library: Library, actor: Actor,
