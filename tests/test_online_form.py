@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import func, select
 
@@ -21,6 +19,7 @@ from kiosk.domain.rules import parse_changes, save_rules
 from kiosk.domain.sip2_settings import parse_sip2_settings, save_sip2_settings
 from kiosk.sip2 import close_thread_connections
 from kiosk.storage.models import Channel, Code, Event, Issuance, LimitHit, OutboxMessage
+from kiosk.wording.addresses import masked_address
 from sip2_peers import Patron, sip2_server
 
 TOKEN = re.compile(r'name="csrf_token" id="csrf_token" value="([^"]+)"')
@@ -110,6 +109,24 @@ def issuances() -> list[Issuance]:
 def free_codes() -> int:
     db.session.commit()
     return db.session.scalar(select(func.count()).select_from(Code).where(Code.status == "available"))
+
+
+# -- the address as the page shows it -----------------------------------------------------
+
+@pytest.mark.parametrize("address, shown", [
+    ("anna.kowalska@wp.pl", "a•••@w•••.pl"),
+    ("a@b.pl", "a•••@b•••.pl"),  # a short one: the same three dots, no length given away
+    ("jan.nowak@poczta.onet.pl", "j•••@p•••.pl"),  # a subdomain: the first label and the last
+    ("Jan@Mail.Example.COM", "J•••@m•••.com"),
+    ("zofia@xn--d-uga0v4h.pl", "z•••@ł•••.pl"),  # łódź.pl, as an IDN is stored
+    ("Żaneta@łódź.pl", "Ż•••@ł•••.pl"),
+    ("ola@xn--80ak6aa92e.com", "o•••@а•••.com"),  # Cyrillic
+    ('"a b"@x.pl', "a•••@x•••.pl"),
+    ("root@localhost", "r•••@l•••"),
+    ("not an address", "•••"), ("@wp.pl", "•••"), ("anna@", "•••"), ("", "•••"),
+])
+def test_a_masked_address(address, shown):
+    assert masked_address(address) == shown
 
 
 # -- who gets to see a code ------------------------------------------------------------

@@ -12,7 +12,7 @@ def masked_address(address: str | None) -> str:
     """The local part's first letter, the domain's first label's first letter and
     the domain's last label: "anna.kowalska@wp.pl" → "a•••@w•••.pl",
     "jan@poczta.onet.pl" → "j•••@p•••.pl". Always three dots, whatever the
-    lengths; an IDN domain in its own letters ("xn--d-iga.pl" → "ł•••.pl")."""
+    lengths; an IDN domain in its own letters ("xn--d-uga0v4h.pl", łódź.pl, → "ł•••.pl")."""
     text = unicodedata.normalize("NFC", (address or "").strip())
     local, at, domain = text.rpartition("@")
     local = local.strip('"')
