@@ -282,7 +282,7 @@ def test_send_again_mails_the_same_code_three_times_a_day_then_waits(app, librar
 
     assert "Nie masz jeszcze kodu na ten miesiąc" in none_yet
     assert first.status_code == 200 and all(page.status_code == 200 for page in again)
-    assert all("Wysłaliśmy go ponownie" in text_of(page) for page in again)
+    assert all("Wysłaliśmy go ponownie" in text_of(page) and shown_codes(text_of(page)) == [] for page in again)
     assert fourth.status_code == 429 and "wysłaliśmy dziś już kilka razy" in text_of(fourth)
     [issued] = issuances()
     assert issued.print_count == 4
@@ -378,6 +378,18 @@ def test_send_again_and_mails_hold_under_parallel_requests(app, library):
         by_address[mail.to_address] = by_address.get(mail.to_address, 0) + 1
     assert by_address == {"anna.kowalska@wp.pl": 4, "rodzina@poczta.onet.pl": 5}
     assert len(issuances()) == 6
+
+
+def test_wrong_pins_are_counted_under_parallel_requests(app, sip2_library):
+    with sip2_server(PATRONS) as server:
+        use_sip2(app, sip2_library, server.port)
+        pages = in_parallel(app, [posting(app, "10000001", f"198.51.100.{n}", slug="sip", pin="0000")
+                                  for n in range(10)])
+
+    assert sorted(page.status_code for page in pages) == [200] * 5 + [429] * 5
+    assert db.session.scalar(select(func.count()).select_from(LimitHit).where(
+        LimitHit.kind == "card_wrong_pins")) == 5
+    assert issuances() == []
 
 
 def test_the_rush_at_the_release_minute(app):

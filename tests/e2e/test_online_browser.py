@@ -46,7 +46,7 @@ def online_site(tmp_path, sqlite_template):
             library = make_library("czytelnia", card_check="registry")
             make_pool(library, POOL, this_month())
             prepared = prepare_cards(csv_file([["Karta", "E-mail"], ["12345678", "anna.kowalska@wp.pl"],
-                                               ["23456789", ""]]), card_pattern=None, check_digit=None,
+                                               ["23456789", ""], ["34567890", "jan@example.pl"]]), card_pattern=None, check_digit=None,
                                      pepper=app.config["READER_PEPPER"])
             library_id = library.id
             write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=TEST, now=utcnow()))
@@ -98,6 +98,9 @@ def test_a_reader_on_a_phone_gets_the_code_by_mail_and_every_screen_passes_axe(p
     screens = {"form": axe_violations(page)}
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sideways
 
+    ask(page, "34567890", "button.again")  # the button pressed goes with the form
+    screens["no code yet"] = axe_violations(page)
+    assert "Nie masz jeszcze kodu na ten miesiąc" in page.inner_text("#answer")
     ask(page, "12345678")
     screens["mailed"] = axe_violations(page)
     mailed = page.inner_text("#answer")
