@@ -229,6 +229,7 @@ def test_a_library_system_that_does_not_answer_gets_a_try_again_on_the_form(app,
     page = ask(reader(app), "10000001", slug="sip", pin="2468")
 
     assert page.status_code == 503
+    assert "Nie możemy teraz sprawdzić Twojej karty w systemie biblioteki." in text_of(page)
     assert "Spróbuj jeszcze raz za chwilę" in text_of(page) and 'id="online-form"' in text_of(page)
     assert issuances() == []
 

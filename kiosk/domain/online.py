@@ -19,7 +19,7 @@ import enum
 import hashlib
 import ipaddress
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from kiosk.storage.models import CardCheckKind, Channel
 
 ACTOR = Actor.online()
 DEFAULT_PLATFORM = "legimi"
+DAY = timedelta(days=1)
 
 
 class OnlineOutcome(enum.StrEnum):
@@ -101,9 +102,6 @@ class OnlineLimits:
         return Limit(LimitKind.ONLINE_MAILS, self.mails_per_address, DAY) if self.mails_per_address else None
 
 
-DAY = timedelta(days=1)
-
-
 def client_subject(remote_addr: str | None) -> str:
     """A client address as the limits name it: an IPv6 client by its /64 (one
     household or phone has the whole network), IPv4 as it is."""
@@ -135,7 +133,7 @@ class OnlineForm:
     requires_pin: bool
 
     @property
-    def next_release(self) -> tuple[datetime, object] | None:
+    def next_release(self) -> tuple[datetime, date] | None:
         """(the moment, the window's first day) of the next codes, when none are out now."""
         upcoming = self.opening.upcoming
         return None if self.open_now or upcoming is None else (upcoming.released_at, upcoming.start)
@@ -159,7 +157,7 @@ def online_form(snap: Snapshot, library_slug: str, now: datetime, pepper: str) -
                       asks_pin=asks_pin, requires_pin=bool(config and config.require_pin))
 
 
-def _platform_of(snap: Snapshot, library: LibraryView, today) -> str:
+def _platform_of(snap: Snapshot, library: LibraryView, today: date) -> str:
     """The first platform (by id) with a pool of the library not over yet; Legimi
     when there is none."""
     for platform_id, platform in sorted(snap.platforms_by_id.items()):

@@ -36,7 +36,7 @@ LANGUAGE_COOKIE = "kodomat_lang"
 MAX_CARD_FIELD = 100  # longer is no card (kiosk.domain.cards refuses past 64); the PIN stops at 32
 MAX_PIN_FIELD = 64
 # The answers that are the system's fault, not the reader's: 503, "try again in a moment".
-BUSY = "busy"
+BUSY, LIBRARY_SYSTEM = "busy", "library_system"
 
 
 def limits_from(config) -> OnlineLimits:
@@ -91,7 +91,8 @@ def ask(slug: str):
     card = request.form.get("card", "")[:MAX_CARD_FIELD]
     pin = request.form.get("pin", "")[:MAX_PIN_FIELD] if form.asks_pin else ""
     again = request.form.get("action") == "again"
-    now, client, limits, language = utcnow(), client_subject(request.remote_addr), limits_from(current_app.config), g.lang
+    now, language = utcnow(), g.lang
+    client, limits = client_subject(request.remote_addr), limits_from(current_app.config)
     answer = answer_early(db.session, form, card_number=card, pin=pin or None, now=now, pepper=pepper(),
                           client=client, limits=limits)
     if answer is None:
@@ -109,7 +110,7 @@ def ask(slug: str):
 def _answered(form: OnlineForm, answer: OnlineAnswer, card: str):
     result = answer.result
     if result is not None and result.reason is CardRefusal.ILS_UNAVAILABLE:
-        return _page(form, 503, problem=BUSY, card=card)
+        return _page(form, 503, problem=LIBRARY_SYSTEM, card=card)
     context = {"answer": answer, "card": card}
     if result is not None and result.reason is not None:
         context["reason"] = CARD_REFUSALS.get(result.reason)

@@ -45,8 +45,9 @@ def online_site(tmp_path, sqlite_template):
         with app.app_context():
             library = make_library("czytelnia", card_check="registry")
             make_pool(library, POOL, this_month())
-            prepared = prepare_cards(csv_file([["Karta", "E-mail"], ["12345678", "anna.kowalska@wp.pl"],
-                                               ["23456789", ""], ["34567890", "jan@example.pl"]]), card_pattern=None, check_digit=None,
+            rows = [["Karta", "E-mail"], ["12345678", "anna.kowalska@wp.pl"], ["23456789", ""],
+                    ["34567890", "jan@example.pl"]]
+            prepared = prepare_cards(csv_file(rows), card_pattern=None, check_digit=None,
                                      pepper=app.config["READER_PEPPER"])
             library_id = library.id
             write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=TEST, now=utcnow()))
