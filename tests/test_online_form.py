@@ -526,6 +526,33 @@ def test_a_busy_database_answers_on_the_form(tmp_path, sqlite_template):
         db.engine.dispose()
 
 
+def test_behind_a_proxy_each_reader_counts_by_the_forwarded_address(tmp_path, sqlite_template):
+    import shutil
+
+    from helpers import IsolatedClient
+    from kiosk import create_app
+
+    path = tmp_path / "proxy.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                      "READER_PEPPER": "test-pepper", "SECRET_KEY": "test-secret", "TRUST_PROXY": True,
+                      "ONLINE_REQUESTS_PER_ADDRESS": 1})
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        library = make_library("lib", card_check="registry")
+        make_pool(library, POOL, this_month())
+        register(app, library, [["12345678", "anna@wp.pl"], ["23456789", "jan@wp.pl"]])
+        client = reader(app, "10.0.0.1")  # the proxy
+        pages = []
+        for card, forwarded in (("12345678", "198.51.100.1"), ("23456789", "198.51.100.2"),
+                                ("23456789", "198.51.100.2")):
+            client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded
+            pages.append(ask(client, card))
+        assert [page.status_code for page in pages] == [200, 200, 429]
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_limits_can_be_switched_off(app, library):
     limits = OnlineLimits(requests_per_address=0, refused_per_address=0, resends_per_card=0, mails_per_address=0)
     assert limits.of_client("x") == [] and limits.resends is None and limits.mails is None
