@@ -140,6 +140,7 @@ def test_without_a_pin_the_code_is_mailed_to_the_register_s_address_and_never_sh
     assert page.status_code == 200
     assert shown_codes(html) == []
     assert "a•••@w•••.pl" in html and "anna.kowalska" not in html
+    assert 'data-outcome="sent"' in html
     [issued] = issuances()
     assert issued.channel == Channel.ONLINE.value and issued.actor == "online"
     [mail] = outbox()
@@ -250,6 +251,7 @@ def test_before_the_release_the_page_says_when_and_posts_are_refused(app):
 
     assert f"{TODAY.strftime('%d.%m.%Y')} o 23:59" in page
     assert "Jeszcze nie wydajemy kodów" in refused and "o 23:59" in refused
+    assert 'data-outcome="not_yet"' in refused
     assert issuances() == [] and outbox() == []
 
 
@@ -408,7 +410,10 @@ def test_the_rush_at_the_release_minute(app):
     assert {page.status_code for page in pages} == {200}
     answers = [text_of(page) for page in pages]
     assert all('id="online-form"' in page for page in answers)
-    assert sum("Kody na ten miesiąc już się skończyły" in page for page in answers) >= len(cards) - 10
+    said = [re.search(r'data-outcome="([a-z_]+)"', page).group(1) for page in answers]
+    assert said.count("sent") == 10 and set(said) <= {"sent", "sent_again", "no_codes_left"}
+    assert sum("Kody na ten miesiąc już się skończyły" in page for page in answers) == said.count("no_codes_left")
+    assert said.count("no_codes_left") >= len(cards) - 10
     given = issuances()
     assert len(given) == 10 and len({i.reader_key for i in given}) == 10 and len({i.code_id for i in given}) == 10
     assert len({mail.issuance_id for mail in outbox()}) == 10

@@ -75,6 +75,18 @@ class OnlineAnswer:
     def mailed(self) -> bool:
         return self.mailed_to is not None
 
+    @property
+    def said(self) -> str:
+        """What happened, in one word (the page's data-outcome, for scripts and
+        bench/rush.py): "sent", "shown", "sent_again", a rule's reason ("not_yet"),
+        the issue's outcome ("no_codes_left", "card_refused"), or the outcome."""
+        if self.outcome is OnlineOutcome.ISSUED:
+            return "shown" if self.shown else "sent"
+        if self.outcome is OnlineOutcome.REFUSED and self.result is not None:
+            ineligible = self.result.ineligible
+            return ineligible.reason.value if ineligible is not None else self.result.outcome.value
+        return self.outcome.value
+
 
 @dataclass(frozen=True)
 class OnlineLimits:
