@@ -29,6 +29,7 @@ class EventKind(enum.StrEnum):
     VOID = "void"
     REPLACE = "replace"
     PRINT_FAILED = "print_failed"
+    NO_ADDRESS = "no_address"  # the online form: no PIN and no e-mail address to send the code to
     # pools and the card registry
     IMPORT = "import"
     IMPORT_CARDS = "import_cards"

@@ -158,11 +158,21 @@ def reprint_shown(library: Library, scanned: bool) -> bool:
     return scanned or library.card_check != CardCheckKind.FORMAT
 
 
+def card_subject(pepper: str, card: str) -> str:
+    """A card as the limits name it: a hash of the reader key's hash, never the card."""
+    return hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]
+
+
+def wrong_pin_checks(library_id: int, card: str, pepper: str) -> list[tuple[Limit, str]]:
+    """The card's wrong PINs at every kiosk of the library and on its online form."""
+    subject = f"{library_id}:{card_subject(pepper, card)}"
+    return [(WRONG_PINS, subject), (WRONG_PINS_DAY, subject)]
+
+
 def _pause_checks(kiosk_id: int, library_id: int, card: str, pepper: str) -> list[tuple[Limit, str]]:
     """(limit, subject) of every pause a scan must respect: the kiosk's own, the card's
     at this kiosk, and the card's wrong PINs at all of the library's kiosks."""
-    # The card's subject: a hash of the reader key's hash, never the card.
-    card_hash = hashlib.sha256(reader_key(pepper, normalise_card(card)).encode()).hexdigest()[:24]
+    card_hash = card_subject(pepper, card)
     return [(REFUSED_CARDS, str(kiosk_id)), (CODES_SHOWN, str(kiosk_id)), (SAME_CARD, f"{kiosk_id}:{card_hash}"),
             (WRONG_PINS, f"{library_id}:{card_hash}"), (WRONG_PINS_DAY, f"{library_id}:{card_hash}")]
 

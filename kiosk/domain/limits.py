@@ -26,6 +26,11 @@ class LimitKind(enum.StrEnum):
     LOGIN_FAILURES_NAME_ADDRESS = "login_failures_name_address"
     LOGIN_FAILURES_ADDRESS = "login_failures_address"
     LOGIN_NAME_SPACING = "login_name_spacing"
+    # the online request form (kiosk.domain.online)
+    ONLINE_REQUESTS = "online_requests"  # requests from one client address
+    ONLINE_REFUSED_CARDS = "online_refused_cards"  # cards refused to one client address
+    ONLINE_RESENDS = "online_resends"  # one card's code sent (or shown) again
+    ONLINE_MAILS = "online_mails"  # messages to one e-mail address
 
 
 @dataclass(frozen=True)
@@ -82,20 +87,29 @@ def hits(session: Session, limit: Limit, subject: str, now: datetime) -> int:
 def first_block(session: Session, checks: list[tuple[Limit, str]], now: datetime) -> datetime | None:
     """The latest end among the limits that block, or None when none does: every
     limit's recent hits in one read."""
+    ends = blocking(session, checks, now)
+    return max(ends.values()) if ends else None
+
+
+def blocking(session: Session, checks: list[tuple[Limit, str]], now: datetime) -> dict[tuple[Limit, str], datetime]:
+    """(limit, subject) -> when it lets the subject try again, for each of the
+    checks that blocks now: every limit's recent hits in one read."""
+    if not checks:
+        return {}
     recent: dict[tuple[str, str], list[datetime]] = {}
     params = {}
     for n, (limit, subject) in enumerate(checks):
         params.update({f"kind{n}": limit.kind.value, f"subject{n}": subject[:120], f"since{n}": now - limit.window})
     for kind, subject, at in session.connection().execute(_recent_hits(len(checks)), params):
         recent.setdefault((kind, subject), []).append(at)
-    ends = []
+    ends = {}
     for limit, subject in checks:
         since = now - limit.window
         times = sorted((at for at in recent.get((limit.kind.value, subject[:120]), ()) if at > since), reverse=True)
         if len(times) >= limit.count:
             # The oldest of the last `count` hits leaves the window: the wait ends then.
-            ends.append(times[limit.count - 1] + limit.window)
-    return max(ends) if ends else None
+            ends[(limit, subject)] = times[limit.count - 1] + limit.window
+    return ends
 
 
 @lru_cache(maxsize=8)

@@ -156,17 +156,20 @@ def _alembic_config(migrations_dir: str):
     return config
 
 
-def lock_for_transaction(session: Session, name: str) -> None:
+def lock_for_transaction(session: Session, *names: str) -> None:
     """Queue the transactions that name the same thing (PostgreSQL: an advisory
-    lock held to the transaction's end). SQLite's write transactions queue anyway."""
-    if session.get_bind().dialect.name != "postgresql":
+    lock held to the transaction's end; several names are locked in the order
+    given, in one round trip). SQLite's write transactions queue anyway."""
+    if not names or session.get_bind().dialect.name != "postgresql":
         return
     import hashlib
 
     from sqlalchemy import text
 
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    keys = {f"key{n}": int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+            for n, name in enumerate(names)}
+    calls = ", ".join(f"pg_advisory_xact_lock(:{key})" for key in keys)
+    session.execute(text(f"SELECT {calls}"), keys)
 
 
 def run_and_roll_back(session: Session, work: Callable[[Session], T], *, late_lock: bool = False) -> T:

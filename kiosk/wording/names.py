@@ -49,6 +49,7 @@ EVENT_NAMES = {
     EventKind.VOID: _l("kod wycofany"),
     EventKind.REPLACE: _l("kod zastępczy"),
     EventKind.PRINT_FAILED: _l("błąd drukarki"),
+    EventKind.NO_ADDRESS: _l("brak adresu e-mail (formularz online)"),
     EventKind.IMPORT: _l("import kodów"),
     EventKind.IMPORT_CARDS: _l("import rejestru kart"),
     EventKind.IMPORT_ACTIVATIONS: _l("import aktywacji"),
