@@ -511,11 +511,11 @@ def free_port() -> int:
 class Server:
     """gunicorn serving bench/floor_wsgi.py: gthread workers on 127.0.0.1."""
 
-    def __init__(self, url: str, instance: Path, workers: int = 2, threads: int = 8):
+    def __init__(self, url: str, instance: Path, workers: int = 2, threads: int = 8, config: str = ""):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         (instance / "config.py").write_text(f"SECRET_KEY = {SECRET!r}\nREADER_PEPPER = {PEPPER!r}\n"
-                                            f"KIOSK_BASE_URL = {self.base!r}\n")
+                                            f"KIOSK_BASE_URL = {self.base!r}\n{config}")
         # The server's log goes to a file: a pipe nobody reads would block it once full.
         self.log = instance / "gunicorn.log"
         self.log_file = self.log.open("w")

@@ -45,7 +45,7 @@ floor.DATABASE_NAME = f"bench_rush_{uuid.uuid4().hex[:8]}"
 SLUG = "rush"
 CARD_PREFIX = "7000"
 WARSAW = ZoneInfo("Europe/Warsaw")
-LEAD = 40  # seconds at least between the set-up and the release minute (server start, spawning users)
+LEAD = 25  # seconds at least before the release minute: the readers' locust starts and opens the form
 
 
 def release_minute(now: datetime) -> datetime:
@@ -54,13 +54,12 @@ def release_minute(now: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def prepare(url: str, instance: Path, readers: int, codes: int, release: datetime) -> None:
-    """The library, its register (every reader with an address), the pool of the
-    window that starts today, released at `release`."""
+def prepare(url: str, instance: Path, readers: int, codes: int) -> int:
+    """The library (its id), its register (every reader with an address) and the
+    pool of the window that starts today; released later (release_at)."""
     from kiosk.app.extensions import db
     from kiosk.domain.clock import utcnow
     from kiosk.domain.registry import import_cards, prepare_cards
-    from kiosk.domain.rules import parse_changes, save_rules
     from sqlalchemy import update
 
     from kiosk.storage.database import run_in_transaction
@@ -69,7 +68,7 @@ def prepare(url: str, instance: Path, readers: int, codes: int, release: datetim
     app = floor.bench_app(url, instance)
     with app.app_context():
         floor.migrate()
-        today = release.date()
+        today = datetime.now(WARSAW).date()
         window = (today, today + timedelta(days=27))
         library_id, _ = floor.library_with_pool(SLUG, codes, window, utcnow())
         register = "Karta;Ważna do;E-mail\n" + "".join(
@@ -79,10 +78,22 @@ def prepare(url: str, instance: Path, readers: int, codes: int, release: datetim
                                                               actor=floor.actor(), now=utcnow()))
         run_in_transaction(db.session, lambda s: s.execute(update(Library).where(Library.id == library_id).values(
             card_check=CardCheckKind.REGISTRY.value)))
-        rules = parse_changes({"release_day": "window_start", "release_time": release.strftime("%H:%M")})
-        run_in_transaction(db.session, lambda s: save_rules(s, library_id, rules, floor.actor(), utcnow()))
+        release_at(library_id, datetime.now(WARSAW).replace(hour=23, minute=59))  # not before the rush
         db.session.remove()
         db.engine.dispose()
+    return library_id
+
+
+def release_at(library_id: int, moment: datetime) -> None:
+    """The library's codes come at that minute (the rules, as the panel sets them;
+    the server's workers see the change at their next request). In an app context."""
+    from kiosk.app.extensions import db
+    from kiosk.domain.clock import utcnow
+    from kiosk.domain.rules import parse_changes, save_rules
+    from kiosk.storage.database import run_in_transaction
+
+    rules = parse_changes({"release_day": "window_start", "release_time": moment.strftime("%H:%M")})
+    run_in_transaction(db.session, lambda s: save_rules(s, library_id, rules, floor.actor(), utcnow()))
 
 
 def locust(port: int, mode: str, path: str, users: int, at: float, spread: float, folder: Path) -> list[dict]:
@@ -136,6 +147,8 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=300)
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the readers send")
     args = parser.parse_args()
+    if datetime.now(WARSAW).strftime("%H:%M") >= "23:50":
+        sys.exit("the release minute must fall today (Warsaw): run again after midnight")
     pg_env = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if not pg_env:
         sys.exit("bench/rush.py needs PostgreSQL: set BENCH_DATABASE_URL or TEST_DATABASE_URL")
@@ -144,16 +157,15 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             instance = Path(tmp)
-            release = release_minute(datetime.now(WARSAW))
-            prepare(postgres.url, instance, args.readers, args.codes, release)
-            with open(instance / "config.py", "a", encoding="utf-8") as config:
-                config.write("TRUST_PROXY = True\n")  # each reader's own address, as behind nginx
-            server = floor.Server(postgres.url, instance)
+            library_id = prepare(postgres.url, instance, args.readers, args.codes)
+            # Each reader from an address of their own, as behind nginx.
+            server = floor.Server(postgres.url, instance, config="TRUST_PROXY = True\n")
             try:
-                noop_at = time.time() + 5
-                noop = locust(server.port, "noop", "/bench/noop", args.readers, noop_at, args.spread, instance)
-                if release.timestamp() - time.time() < 15:
-                    sys.exit("the no-op run ended too near the release minute; run again")
+                noop = locust(server.port, "noop", "/bench/noop", args.readers, time.time() + 5, args.spread,
+                              instance)
+                release = release_minute(datetime.now(WARSAW))
+                with floor.bench_app(postgres.url, instance).app_context():
+                    release_at(library_id, release)
                 rush = locust(server.port, "form", f"/r/{SLUG}/", args.readers, release.timestamp(),
                               args.spread, instance)
             finally:
@@ -176,7 +188,9 @@ def main() -> None:
         n, median, p99 = figures(rush, what)
         if n:
             print(f"| {label} | {n} | {median:.1f} | {p99:.1f} | {median / median0:.1f} | {p99 / p990:.1f} |")
+    last = max((row["answered_at"] for row in rush if row["what"] == "request"), default=release.timestamp())
     print()
+    print(f"The last reader had their answer {last - release.timestamp():.2f} s after the release minute began.")
     print(f"Answers: {dict(sorted(answers.items()))}; errors (5xx or no answer the reader can read): {errors}")
     print(f"Database: {found['issued']} issued to {found['readers']} readers, {found['codes']} distinct codes, "
           f"{found['codes_left']} left; {found['outbox']} messages in the outbox; channels {found['channels']}")

@@ -61,7 +61,7 @@ class Reader(FastHttpUser):
             else:
                 response.success()
             _results.append({"what": what, "ms": ms, "status": response.status_code, "outcome": outcome,
-                             "card": self.card})
+                             "card": self.card, "answered_at": time.time()})
             return body
 
     @task
