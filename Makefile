@@ -36,13 +36,18 @@ node_modules/.installed: package.json package-lock.json
 test: $(BIN)/.installed-test node_modules/.installed
 	$(BIN)/pytest
 
-bench: $(BIN)/.installed-test
+$(BIN)/.installed-bench: $(BIN)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(BIN)/.installed-bench
 	$(BIN)/python bench/slip.py
 	$(BIN)/python bench/abuse.py
 	$(BIN)/python bench/sip2.py
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/rush.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
