@@ -8,6 +8,7 @@ import pytest
 from flask_babel import force_locale
 
 from kiosk.domain.accounts import AccountProblem, LoginRefusal
+from kiosk.domain.api_keys import ApiKeyProblem
 from kiosk.domain.cards import CardRefusal
 from kiosk.domain.pool_files import ImportProblem
 from kiosk.domain.refusals import Problem
@@ -18,7 +19,7 @@ from kiosk.domain.working_days import ClosedDayProblem
 from kiosk.wording.messages import SENTENCES, cards_imported, codes_imported, describe, sentence_key
 
 REASONS = [*CardRefusal, *ImportProblem, *IssuanceRefusal, *SettingProblem, *AccountProblem, *LoginRefusal,
-           *ClosedDayProblem, *RuleProblem]
+           *ClosedDayProblem, *RuleProblem, *ApiKeyProblem]
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def create_user(username, role, library_slug) -> None:
 @with_appcontext
 def demo() -> None:
     """Gdy baza jest pusta: dodaje demonstracyjną bibliotekę z pulą na bieżący miesiąc."""
-    from kiosk.cli.demo import DEMO_ADMIN, demo_admin_password, demo_kiosk_link, seed_demo
+    from kiosk.cli.demo import DEMO_ADMIN, DEMO_SLUG, demo_admin_password, demo_kiosk_link, seed_demo
 
     click.echo(seed_demo(db.session, instance=Path(current_app.instance_path), now=utcnow()))
     token = demo_kiosk_link(db.session, now=utcnow())
@@ -101,6 +101,7 @@ def demo() -> None:
         click.echo(f"Kiosk demonstracyjny: otwórz {enrol_url(token)}")
         password = demo_admin_password(db.session, now=utcnow())
         click.echo(f"Stanowisko i panel: {public_url('/login')} — użytkownik {DEMO_ADMIN}, hasło {password}")
+        click.echo(f"Formularz dla czytelników: {public_url(f'/r/{DEMO_SLUG}/')} (API: {public_url('/api/v1/docs')})")
 
 
 @click.command("enroll-kiosk")
