@@ -395,6 +395,22 @@ def test_wrong_pins_are_counted_under_parallel_requests(app, sip2_library):
     assert issuances() == []
 
 
+def test_a_burst_of_pins_reaches_the_library_system_at_most_five_times(app, sip2_library):
+    """31 posts at once for one card (30 wrong PINs and the right one): each PIN is
+    counted before the library system is asked, so it is asked at most 5 times, and
+    the reader's account there is never locked by the form."""
+    with sip2_server(PATRONS) as server:
+        use_sip2(app, sip2_library, server.port)
+        guesses = [f"{n:04d}" for n in range(30)] + ["2468"]
+        pages = in_parallel(app, [posting(app, "10000001", f"198.51.100.{n}", slug="sip", pin=pin)
+                                  for n, pin in enumerate(guesses)])
+        asked = server.requests.count("63")
+
+    assert asked <= 5
+    assert sum(1 for page in pages if page.status_code == 429) >= len(guesses) - 5
+    assert all("data-outcome" in text_of(page) for page in pages)
+
+
 def test_the_rush_at_the_release_minute(app):
     """More readers than codes, all at once: first come, first served, one code each,
     every one answered on the form."""

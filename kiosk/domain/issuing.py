@@ -270,7 +270,10 @@ _CLAIM = """UPDATE codes SET status = 'issued'
 WHERE id = (SELECT id FROM codes WHERE pool_id = :pool_id AND status = 'available' ORDER BY id LIMIT 1{lock})
 AND status = 'available' RETURNING id, value"""
 _CLAIMS = {"postgresql": text(_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED")), "sqlite": text(_CLAIM.format(lock=""))}
-# PostgreSQL: a free code another issuer holds (its transaction not yet ended), waited for.
+# PostgreSQL: a free code another issuer holds (its transaction not yet ended), waited for,
+# but not for ever: a session left open holding one (a hung worker) makes this a busy
+# database (retried, then "try again"), never a queue of stuck requests.
+_BOUNDED_WAIT = text("SET LOCAL lock_timeout = '5s'")
 _WAIT_FOR_HELD = text("SELECT id FROM codes WHERE pool_id = ANY(:pool_ids) AND status = 'available' "
                       "ORDER BY id LIMIT 1 FOR UPDATE")
 
@@ -293,6 +296,7 @@ def claim_code(session: Session, pool_ids) -> tuple[int, str] | None:
         if connection.dialect.name != "postgresql":
             return None
         # Waits while a holder's transaction runs; none free and none held: none left.
+        connection.execute(_BOUNDED_WAIT)
         if connection.execute(_WAIT_FOR_HELD, {"pool_ids": list(pool_ids)}).first() is None:
             return None
 
@@ -327,7 +331,8 @@ def replace_code(session: Session, *, library_id: int, issuance_id: int, reason:
     code_id, value = picked
     new = Issuance(
         code_id=code_id, library_id=library_id, platform_id=old.platform_id, reader_key=old.reader_key,
-        window_start=old.window_start, window_end=old.window_end, channel=Channel.DESK.value,
+        # The reader's channel stays (the online share counts by it); the staff member is the actor.
+        window_start=old.window_start, window_end=old.window_end, channel=old.channel,
         actor=actor.label, staff_user_id=actor.staff_user_id, issued_at=now, print_count=1,
         card_hint=old.card_hint, note=old.note, first_timer=old.first_timer,
     )

@@ -31,6 +31,7 @@ class LimitKind(enum.StrEnum):
     ONLINE_REFUSED_CARDS = "online_refused_cards"  # cards refused to one client address
     ONLINE_RESENDS = "online_resends"  # one card's code sent (or shown) again
     ONLINE_MAILS = "online_mails"  # messages to one e-mail address
+    ONLINE_PIN_ASKS = "online_pin_asks"  # one card's PINs sent to the library system, counted before asking
 
 
 @dataclass(frozen=True)

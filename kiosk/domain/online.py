@@ -115,8 +115,9 @@ class OnlineLimits:
 
 
 def client_subject(remote_addr: str | None) -> str:
-    """A client address as the limits name it: an IPv6 client by its /64 (one
-    household or phone has the whole network), IPv4 as it is."""
+    """A client address as the limits name it: an IPv6 client by its /48 (a
+    household or a phone may be given a whole /64, a customer often a /48: one
+    client could otherwise change its address for every request), IPv4 as it is."""
     try:
         address = ipaddress.ip_address((remote_addr or "").strip())
     except ValueError:
@@ -124,7 +125,7 @@ def client_subject(remote_addr: str | None) -> str:
     if address.version == 6:
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(ipaddress.ip_network(f"{address}/48", strict=False))
     return str(address)
 
 
@@ -198,6 +199,28 @@ def answer_early(session: Session, form: OnlineForm, *, card_number: str, pin: s
     return _limited(found) if found else None
 
 
+# PINs of one card sent to the library system, counted before it is asked: parallel
+# posts cannot try more PINs there than this, whatever their answers turn out to be.
+PIN_ASKS = Limit(LimitKind.ONLINE_PIN_ASKS, 5, timedelta(minutes=1))
+
+
+def count_pin_ask(session: Session, library_id: int, *, card_number: str, now: datetime,
+                  pepper: str) -> OnlineAnswer | None:
+    """Before the library system is asked a PIN (a unit of work of its own, which
+    commits): the card's PIN asks and wrong PINs checked under the card's lock, and
+    this ask counted; a limit reached answers instead. Library systems lock a
+    reader's account after some wrong PINs: the form must never be the way there."""
+    card = f"{library_id}:{card_subject(pepper, card_number)}"
+    take_write_lock(session)
+    lock_for_transaction(session, f"online:card:{card}")
+    checks = [(PIN_ASKS, card), *wrong_pin_checks(library_id, card_number, pepper)]
+    found = blocking(session, checks, now)
+    if found:
+        return OnlineAnswer(OnlineOutcome.LIMITED, limited=Limited.WRONG_PINS, until=max(found.values()))
+    record_hits(session, [(PIN_ASKS, card)], now)
+    return None
+
+
 def _limited(found: dict[tuple[Limit, str], datetime]) -> OnlineAnswer:
     kinds = {limit.kind for limit, _subject in found}
     which = (Limited.WRONG_PINS if kinds & {LimitKind.CARD_WRONG_PINS, LimitKind.CARD_WRONG_PINS_DAY}
@@ -257,6 +280,9 @@ def request_code(session: Session, snap: Snapshot | None, *, library_slug: str, 
             return _limited(held[LimitKind.ONLINE_MAILS])
         insert_event(session, kind=EventKind.NO_ADDRESS, actor=ACTOR, library_id=library.id, now=now,
                      channel=Channel.ONLINE)
+        # Counted as a refused card: a prober learns that the card exists, nothing more.
+        _record(session, [check for check in client_checks if check[0].kind is LimitKind.ONLINE_REFUSED_CARDS],
+                now)
         return OnlineAnswer(OnlineOutcome.NO_ADDRESS)
     resend_held = LimitKind.ONLINE_RESENDS in held
     if again or resend_held:

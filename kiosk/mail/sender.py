@@ -4,6 +4,7 @@ any transaction, marked in another (kiosk.domain.outbox). The serve thread
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,13 @@ from kiosk.mail.smtp import NotSent, Postman
 from kiosk.storage.database import DatabaseBusy, run_in_transaction
 
 log = logging.getLogger("kiosk.mail")
+# A server's answer often repeats the recipient ("550 <anna@example.pl> unknown"): the
+# log keeps no reader's address (the panel shows it to staff, who may see it).
+_ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
+
+
+def without_addresses(text: str) -> str:
+    return _ADDRESS.sub("<address>", text or "")
 MARK_PATIENCE = 60.0  # seconds to keep trying to mark a message the server took
 
 
@@ -65,7 +73,8 @@ def send_due(session: Session, settings: MailSettings, *, clock: Callable[[], da
                 else:
                     done.retrying += 1
                 log.warning("outbox row %s not sent, %s (%s): %s", claim.id,
-                            "given up" if gave_up else "to be tried again", not_sent.problem, not_sent.detail)
+                            "given up" if gave_up else "to be tried again", not_sent.problem,
+                            without_addresses(not_sent.detail))
                 if not_sent.whole_round:
                     done.stopped = not_sent
                     break

@@ -19,7 +19,7 @@ from kiosk.app.units import pepper, settings, write
 from kiosk.domain.cards import CardRefusal
 from kiosk.domain.clock import utcnow
 from kiosk.domain.library_system import ask_before_issuing
-from kiosk.domain.online import (OnlineAnswer, OnlineForm, OnlineLimits, OnlineOutcome, answer_early,
+from kiosk.domain.online import (OnlineAnswer, OnlineForm, OnlineLimits, OnlineOutcome, answer_early, count_pin_ask,
                                  client_subject, online_form, request_code)
 from kiosk.domain.outbox import notify_sender
 from kiosk.storage.database import DatabaseBusy, is_busy
@@ -95,6 +95,9 @@ def ask(slug: str):
     client, limits = client_subject(request.remote_addr), limits_from(current_app.config)
     answer = answer_early(db.session, form, card_number=card, pin=pin or None, now=now, pepper=pepper(),
                           client=client, limits=limits)
+    if answer is None and pin:
+        answer = write(lambda s: count_pin_ask(s, form.library.id, card_number=card, now=now, pepper=pepper()),
+                       late_lock=True)
     if answer is None:
         said = (ask_before_issuing(db.session, slug, card, pin=pin or None, pepper=pepper(), now=now,
                                    snap=settings()) if form.asks_pin else None)
