@@ -32,7 +32,7 @@ from kiosk.domain.outbox import (LEASE, MAX_ATTEMPTS, MailProblem, claim_next, e
 from kiosk.mail.background import start_mail_thread, wake
 from kiosk.mail.sender import send_due
 from kiosk.mail.settings import MailNotConfigured, mail_settings
-from kiosk.storage.models import Channel, Event, Issuance, OutboxMessage
+from kiosk.storage.models import Channel, Code, Event, Issuance, OutboxMessage
 from smtp_peer import SmtpPeer
 
 SENDER = "Biblioteka Testowa <kody@biblioteka.example>"
@@ -575,3 +575,43 @@ def test_every_mail_problem_has_a_sentence_for_staff(app):
         said = {problem: mail_problem(problem) for problem in MailProblem}
     assert set(MAIL_PROBLEMS) == set(MailProblem) and all(said.values())
     assert len(set(said.values())) == len(said)
+
+
+# -- the whole way: the reader's form, the serve thread, the SMTP server ------------------
+
+@pytest.mark.parametrize("language", ["pl", "uk"])
+def test_a_code_asked_for_on_the_form_reaches_the_readers_mailbox(app, peer, language):
+    """The reader posts the form (no PIN): the page never shows the code; the serve
+    thread, woken by the form's commit, sends it; the message and its PDF carry
+    exactly the code the database handed to that reader."""
+    from kiosk.domain.registry import import_cards, prepare_cards
+
+    library = make_library("lib", card_check="registry")
+    make_pool(library, codes("FORM", 5), this_month())
+    prepared = prepare_cards(b"Karta;E-mail\n12345678;anna@example.org\n", card_pattern=None, check_digit=None,
+                             pepper=app.config["READER_PEPPER"])
+    library_id = library.id
+    write(lambda s: import_cards(s, library_id=library_id, prepared=prepared, actor=TEST, now=utcnow()))
+    point_at(app, peer.port)
+    thread = start_mail_thread(app, interval=600)  # only the form's wake can make it send soon
+    try:
+        reader = app.test_client()
+        page = reader.get(f"/r/lib/?lang={language}").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" id="csrf_token" value="([^"]+)"', page).group(1)
+        answer = reader.post("/r/lib/", data={"csrf_token": token, "card": "12345678", "action": "get",
+                                              "lang": language}).get_data(as_text=True)
+        [message] = peer.wait_for(1, seconds=10)
+    finally:
+        thread.stop()
+
+    db.session.rollback()
+    issued = db.session.scalar(select(Issuance))
+    code = db.session.scalar(select(Code.value).where(Code.id == issued.code_id))
+    assert 'data-outcome="sent"' in answer and "a•••@e•••.org" in answer
+    assert code not in answer.replace(" ", "").replace("\u00a0", "")  # no PIN: never on the screen
+    assert issued.channel == "online"
+    assert peer.envelopes == [("kody@biblioteka.example", ["anna@example.org"])]
+    assert message["Content-Language"] == language and str(message["Subject"]).startswith(SUBJECTS[language])
+    [attachment] = parts(message)["application/pdf"]
+    assert code in pdf_text(attachment.get_content()).replace(" ", "")
+    assert rows()[0].sent_at is not None
