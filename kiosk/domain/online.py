@@ -31,7 +31,7 @@ from kiosk.domain.events import EventKind, insert_event
 from kiosk.domain.issuing import IssueResult, Outcome, carry_out, plan_issue
 from kiosk.domain.kiosks import card_subject, wrong_pin_checks
 from kiosk.domain.limits import Limit, LimitKind, blocking, record_hits
-from kiosk.domain.outbox import enqueue_code_mail
+from kiosk.domain.outbox import enqueue_code_mail, queued_moments_ago
 from kiosk.domain.snapshot import LibraryView, Snapshot, snapshot
 from kiosk.storage.database import lock_for_transaction, take_write_lock
 from kiosk.storage.models import CardCheckKind, Channel
@@ -300,7 +300,10 @@ def request_code(session: Session, snap: Snapshot | None, *, library_slug: str, 
     if not result.has_code:
         _record(session, counted, now)
         return OnlineAnswer(OnlineOutcome.REFUSED, result=replace(result, code=None))
-    if mail_to is not None:
+    # "Odbierz kod" pressed twice (a form sent twice without JavaScript) mails once;
+    # "send it again" is the reader's own request and always mails.
+    if mail_to is not None and not (not again and result.outcome is Outcome.REPRINT and queued_moments_ago(
+            session, issuance_id=result.issuance_id, to_address=mail_to, now=now)):
         enqueue_code_mail(session, library_id=library.id, issuance_id=result.issuance_id, to_address=mail_to,
                           language=language, now=now)
         counted += mails

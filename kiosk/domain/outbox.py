@@ -51,6 +51,19 @@ class MailProblem(enum.StrEnum):
     INTERRUPTED = "interrupted"  # the sender stopped during the last attempt
 
 
+# A second message with the same code to the same address within this time is a
+# double press (a form sent twice without JavaScript), not a request to send it again.
+SAME_MESSAGE_WINDOW = timedelta(minutes=2)
+
+
+def queued_moments_ago(session: Session, *, issuance_id: int, to_address: str, now: datetime) -> bool:
+    """Whether this code is on its way to this address already: a message of it
+    made within SAME_MESSAGE_WINDOW that was not given up."""
+    return session.scalar(select(func.count(_TABLE.c.id)).where(
+        _TABLE.c.issuance_id == issuance_id, _TABLE.c.to_address == to_address, _TABLE.c.failed_at.is_(None),
+        _TABLE.c.created_at > now - SAME_MESSAGE_WINDOW)) > 0
+
+
 def enqueue_code_mail(session: Session, *, library_id: int, issuance_id: int, to_address: str, language: str,
                       now: datetime) -> int:
     """A message with the reader's code and slip, due now; its id."""
