@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST, codes, make_library, make_pool, this_month, write
+from helpers import TEST, codes, make_library, make_pool, this_month, warsaw, write
 from kiosk.app.extensions import db
 from kiosk.domain.api_keys import create_key, revoke_key
-from kiosk.domain.clock import utcnow
+from kiosk.domain.clock import month_window, utcnow
 from kiosk.domain.consortium import consortium
 from kiosk.storage.models import Event, Issuance
 from kiosk.storage.remote import ApiKey, ApiUsage, IdempotentAnswer
@@ -435,18 +435,14 @@ def test_codes_given_through_the_api_count_as_api_on_the_dashboard_and_in_the_lo
     assert "12345678" not in "".join(db.session.scalars(select(Event.details)))
 
 
-def test_before_the_release_moment_the_refusal_says_when(app, client, runner):
-    from zoneinfo import ZoneInfo
-
+def test_before_the_release_moment_the_refusal_says_when(app, client, runner, monkeypatch):
     from kiosk.cli import main
 
-    now = utcnow().astimezone(ZoneInfo("Europe/Warsaw"))
-    if (now.hour, now.minute) >= (23, 58):
-        pytest.skip("the release moment below is 23:59 today, Warsaw time")
+    monkeypatch.setattr("kiosk.web.api.views.utcnow", lambda: warsaw(2030, 5, 1, 9, 30))  # the API's clock
     later = make_library("later")
-    make_pool(later, codes("LATE", 3), (now.date(), this_month()[1]))
+    make_pool(later, codes("LATE", 3), month_window(2030, 5))
     secret = new_key(later)
-    changed = runner.invoke(main, ["rules", "--library", "later", "--set", "release_time=23:59"])
+    changed = runner.invoke(main, ["rules", "--library", "later", "--set", "release_time=10:00"])
     db.session.remove()
     assert changed.exit_code == 0, changed.output
 
@@ -454,4 +450,4 @@ def test_before_the_release_moment_the_refusal_says_when(app, client, runner):
 
     assert (status, data["type"], data["outcome"], data["reason"]) == (
         409, "/api/v1/problems/not-yet", "not_eligible", "not_yet")
-    assert data["next_release"].startswith(f"{now.date().isoformat()}T23:59:00")
+    assert data["next_release"].startswith("2030-05-01T10:00:00")
