@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from waitress.server import create_server
 
-from helpers import (TEST, new_kiosk, write, FakePrinter, chromium_path, codes, enrol, make_app, make_library, make_pool, serve_axe,
+from helpers import (TEST, new_kiosk, write, FakePrinter, chromium_path, codes, enrol, kiosk_ready, make_app, make_library, make_pool, serve_axe,
                      this_month)
 from kiosk.domain.clock import utcnow
 from kiosk.app.extensions import db
@@ -101,7 +101,7 @@ def kiosk_page(browser, site):
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
     enrol(page, site.enrol_link)
-    page.wait_for_selector("#screen.idle")
+    kiosk_ready(page)  # the idle screen in, and htmx running on it: a reader's scan is swapped in
     page.console_errors = errors
     yield page
     context.close()
