@@ -14,7 +14,14 @@ def desk_issue(page, card: str) -> str:
     page.fill("#card", card)
     page.press("#card", "Enter")
     page.wait_for_selector("#desk-result #slip-code")
+    settled(page)
     return page.inner_text("#desk-result #slip-code").replace(" ", "")
+
+
+def settled(page) -> None:
+    """htmx has finished with the page: no request in flight, nothing settling (the
+    next action starts from a page at rest, as a librarian's does)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
 
 
 def test_desk_scan_slip_next_reader(staff_page, site):
