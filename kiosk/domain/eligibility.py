@@ -1,6 +1,7 @@
 """Whether a reader may have a code now, by the library's published rules
 (kiosk.domain.rules): which window is open, and the reader's age, loans, debt,
-activations, other platforms and the first-timer reserve.
+activations and other platforms. The shares a pool keeps back (the first-timer
+reserve, the online share) are kiosk.domain.reserves'.
 
 Only kiosk.domain.issuing calls this, inside the unit of work that hands out the
 code, so every channel gets the same verdict."""
