@@ -64,9 +64,8 @@ def send_due(session: Session, settings: MailSettings, *, clock: Callable[[], da
                 postman.send(message, recipient)
             except NotSent as not_sent:
                 session.rollback()
-                gave_up = run_in_transaction(session, lambda s: mark_not_sent(
-                    s, claim, problem=not_sent.problem, detail=not_sent.detail, permanent=not_sent.permanent,
-                    now=clock()))
+                gave_up = run_in_transaction(session, lambda s, why=not_sent: mark_not_sent(
+                    s, claim, problem=why.problem, detail=why.detail, permanent=why.permanent, now=clock()))
                 done.problems.append(not_sent)
                 if gave_up:
                     done.given_up += 1
