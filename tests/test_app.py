@@ -49,10 +49,6 @@ def test_start_page_leads_on_and_shows_no_library_numbers(app, client):
     assert "WEB" not in text and ">7<" not in text and "Biblioteka lib" not in text
 
 
-def test_health_check(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
-
-
 def test_served_htmx_is_the_npm_package_at_the_pinned_version():
     import json
 

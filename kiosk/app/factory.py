@@ -82,6 +82,10 @@ def create_app(test_config: dict | None = None, *, web: bool = True, migrations:
 
         CSRFProtect(app)
     app.after_request(security_headers)
+    if web:
+        from kiosk.app.logs import install_request_ids
+
+        install_request_ids(app)
     if app.config.get("TRUST_PROXY"):
         # Behind nginx: the client's address and scheme come from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

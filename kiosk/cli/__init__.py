@@ -84,7 +84,9 @@ def app_for_command():
     `shell` and `routes`, and a command the app itself would add, get the whole
     app; `kiosk serve` makes its whole app itself."""
     from kiosk import create_app
+    from kiosk.app.logs import configure_logging
 
+    configure_logging()
     ctx = click.get_current_context(silent=True)
     command = ctx.find_root().invoked_subcommand if ctx is not None else None
     ours = command in COMMANDS

@@ -143,9 +143,11 @@ def serve(host, port, threads) -> None:
 
     from kiosk import create_app
     from kiosk.app.factory import MIGRATIONS, waitress_options
+    from kiosk.app.logs import configure_logging
     from kiosk.mail.background import start_mail_thread
     from kiosk.storage.database import schema_is_current
 
+    configure_logging()  # JSON lines on standard error, with each request's id
     app = create_app()
     with app.app_context():
         if not schema_is_current(db.engine, str(MIGRATIONS)):
