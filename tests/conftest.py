@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+import log_watch  # noqa: F401 - first: it notes the cards that become reader keys
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -23,6 +25,15 @@ from kiosk.app.extensions import db
 from kiosk.storage.models import Base
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config) -> None:
+    log_watch.watch_this_process()
+
+
+@pytest.fixture(autouse=True)
+def _log_watch():
+    log_watch.watch_this_process()
 SEED_PLATFORMS: list[dict] = []  # read from a freshly migrated database
 
 

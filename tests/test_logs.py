@@ -16,8 +16,9 @@ from kiosk.storage.migrations import code_schema_heads
 
 
 @pytest.fixture
-def log_lines():
+def log_lines(monkeypatch):
     """Our logging set up as a server sets it up, written to a buffer; undone after."""
+    monkeypatch.delenv("KIOSK_LOG_FILE", raising=False)  # not into the run's watched file (log_watch)
     buffer = io.StringIO()
     root = logging.getLogger()
     level = root.level

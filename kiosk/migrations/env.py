@@ -9,9 +9,12 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging. Loggers that exist already stay on: by
-# default fileConfig disables them, which silenced kiosk.* in any process that migrated.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, unless logging is set up already (the
+# `kiosk` command's JSON lines, a test run): it would replace those handlers. Loggers
+# that exist already stay on: by default fileConfig disables them, which silenced
+# kiosk.* in any process that migrated.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
