@@ -192,7 +192,9 @@ def event_log(session: Session, *, library_id: int | None, filters: LogFilters, 
     has_older, events = len(events) > per_page, events[:per_page]
     details = [json.loads(event.details or "{}") for event in events]
     codes = _codes_named(session, details)
-    rows = [LogRow(event, data, {key: codes[(key, data[key])] for key in data if (key, data[key]) in codes})
+    # Only ids name a code; other details may be lists (a register import's facts).
+    rows = [LogRow(event, data, {key: codes[(key, value)] for key, value in data.items()
+                                 if isinstance(value, int) and (key, value) in codes})
             for event, data in zip(events, details)]
     kinds = sorted(session.scalars(select(Event.kind).where(scope).distinct()))
     return LogPage(rows=rows, page=page, has_newer=page > 1, has_older=has_older, kinds=kinds)
