@@ -125,8 +125,12 @@ def issuance_lines(item: IssuanceData, tz: str) -> list[str]:
 
 def event_details(details: dict) -> str:
     """The details as stored, the ids aside (the code is named beside them)."""
-    return ", ".join(f"{key}: {channel_name(value) if key == 'channel' else value}"
-                     for key, value in details.items() if not key.endswith("_id"))
+    def said(key: str, value) -> str:
+        if isinstance(value, bool):
+            return yes_no(value)
+        return channel_name(value) if key == "channel" else str(value)
+
+    return ", ".join(f"{key}: {said(key, value)}" for key, value in details.items() if not key.endswith("_id"))
 
 
 def as_text(data: ReaderData) -> str:
