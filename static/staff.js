@@ -30,6 +30,11 @@
     if (event.target.closest("a, button")) window.setTimeout(backToCard, 0);
   });
 
+  // A printout of the page (a reader's data): a button, as the CSP allows no inline script.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
   // A character typed where nothing types (a button, a link, the page) goes to the
   // card field: a scan starts with digits, so its Enter lands there too and never
   // presses the button that had the focus. Enter and Space alone still press

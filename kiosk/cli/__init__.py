@@ -60,6 +60,9 @@ COMMANDS = {
     "issue": Entry("kiosk.cli.codes:issue",
                    "Wydaje czytelnikowi kod na ten miesiąc (albo ten sam, jeśli już go dostał)."),
     "pools": Entry("kiosk.cli.codes:pools", "Pokazuje pule kodów: ile jest, ile wydano, ile zostało, ile przepadło."),
+    "reader-data": Entry("kiosk.cli.reader_data:reader_data",
+                         "Wypisuje wszystko, co zapisano o karcie czytelnika w bibliotece (prawo dostępu, RODO "
+                         "art. 15); wgląd trafia do dziennika."),
     "rules": Entry("kiosk.cli.rules:rules", "Pokazuje zasady wydawania kodów biblioteki; --set zmienia zasadę."),
     "send-mail": Entry("kiosk.cli.mail:send_mail",
                        "Wysyła e-maile z kodami, które czekają w kolejce (dla crona, gdy nie działa `kiosk serve`). "

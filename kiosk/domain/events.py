@@ -61,6 +61,8 @@ class EventKind(enum.StrEnum):
     # library systems' API keys (kiosk.domain.api_keys)
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    # a reader's data shown to staff (GDPR art. 15; kiosk.domain.reader_data)
+    READER_DATA = "reader_data"
 
 
 def _jsonable(value):
@@ -136,6 +138,25 @@ def _id_mention(key: str, value: int):
     return or_(Event.details.like(f'%"{key}": {int(value)},%'), Event.details.like(f'%"{key}": {int(value)}}}%'))
 
 
+_MENTIONS_PER_QUERY = 100  # SQLite's parser limits how deep one expression may nest
+
+
+def events_mentioning(session: Session, library_id: int, ids: dict[str, list[int]],
+                      texts: dict[str, str] | None = None) -> list[Event]:
+    """A library's events whose details name one of these ids under its key (or
+    this text under its key), oldest first: everything the log says of a reader's
+    issuances, codes and messages (kiosk.domain.reader_data)."""
+    mentions = [_id_mention(key, n) for key, values in ids.items() for n in sorted(set(values))]
+    mentions += [Event.details.contains(f'"{key}": {json.dumps(value, ensure_ascii=False)}', autoescape=True)
+                 for key, value in (texts or {}).items()]
+    found: dict[int, Event] = {}
+    for start in range(0, len(mentions), _MENTIONS_PER_QUERY):
+        chunk = mentions[start:start + _MENTIONS_PER_QUERY]
+        for event in session.scalars(select(Event).where(Event.library_id == library_id, or_(*chunk))):
+            found[event.id] = event
+    return sorted(found.values(), key=lambda event: (event.at, event.id))
+
+
 def _code_filter(session: Session, code: str, library_id: int | None):
     value = code.strip().upper()
     code_query = select(Code.id).where(func.upper(Code.value) == value)
@@ -171,7 +192,9 @@ def event_log(session: Session, *, library_id: int | None, filters: LogFilters, 
     has_older, events = len(events) > per_page, events[:per_page]
     details = [json.loads(event.details or "{}") for event in events]
     codes = _codes_named(session, details)
-    rows = [LogRow(event, data, {key: codes[(key, data[key])] for key in data if (key, data[key]) in codes})
+    # Only ids name a code; other details may be lists (a register import's facts).
+    rows = [LogRow(event, data, {key: codes[(key, value)] for key, value in data.items()
+                                 if isinstance(value, int) and (key, value) in codes})
             for event, data in zip(events, details)]
     kinds = sorted(session.scalars(select(Event.kind).where(scope).distinct()))
     return LogPage(rows=rows, page=page, has_newer=page > 1, has_older=has_older, kinds=kinds)

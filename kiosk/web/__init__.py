@@ -21,14 +21,14 @@ def register_web(app: Flask) -> None:
     from kiosk.domain.accounts import dummy_hash
     from kiosk.domain.clock import format_date, format_moment
     from kiosk.storage.models import Role
-    from kiosk.web import admin, api, auth, desk, edge, errors, kiosk as kiosk_views, online, public
+    from kiosk.web import admin, api, auth, desk, edge, errors, kiosk as kiosk_views, online, public, reader_data
     from kiosk.web.access import ADMIN_ROLES
     from kiosk.wording.languages import DEFAULT_LANGUAGE, LANGUAGES
     from kiosk.wording.eligibility import ineligible_line, ineligible_sentences, release_sentence
     from kiosk.wording.names import channel_name, role_name
 
     dummy_hash()  # now, not in the first sign-in with an unknown name (which would take longer)
-    for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, admin.bp, online.bp):
+    for blueprint in (public.bp, kiosk_views.bp, auth.bp, desk.bp, reader_data.bp, admin.bp, online.bp):
         app.register_blueprint(blueprint)
     api.register(app)
     edge.register(app)
