@@ -354,6 +354,7 @@ def test_https_health_check_through_nginx_and_plain_http_is_sent_to_https(stack)
     assert "nginx/" not in (plain.headers["Server"] or ""), "server_tokens off: no version shown"
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_only_tls_1_2_and_1_3_are_spoken(stack):
     client = stack.client()
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
@@ -475,6 +476,22 @@ def test_each_client_counts_from_its_own_address_and_the_lock_holds_on_both_work
     signed_in = b.sign_in("koordynator", password)
     assert signed_in.status == 302, signed_in.text[:300]
     assert signed_in.headers["Location"].endswith("/account/password")  # a new account's first sign-in
+
+
+def test_a_form_posted_over_http2_passes_the_csrf_check(stack, tmp_path):
+    """Browsers speak HTTP/2 to nginx, which has no Host header but :authority:
+    X-Forwarded-Host must still carry the host and port the Referer names."""
+    curl = require_command("curl", "curl")
+    jar, base = tmp_path / "cookies", f"https://127.0.0.1:{stack.https_port}"
+    common = [curl, "--silent", "--http2", "--cacert", str(stack.ca_file), "-b", str(jar), "-c", str(jar),
+              "--interface", "127.0.0.5", "-w", "\\n%{http_version} %{http_code}"]
+    page = subprocess.run([*common, f"{base}/login"], capture_output=True, text=True, timeout=30).stdout
+    assert page.endswith("2 200"), page[-200:]
+    posted = subprocess.run([*common, "-H", f"Referer: {base}/login", "--data-urlencode", "username=nikt",
+                             "--data-urlencode", "password=wrong", "--data-urlencode",
+                             f"csrf_token={TOKEN.search(page)[1]}", f"{base}/login"],
+                            capture_output=True, text=True, timeout=30).stdout
+    assert posted.endswith("2 401") and "Nieprawidłowa nazwa użytkownika lub hasło" in posted, posted[-300:]
 
 
 def test_bodies_past_the_limits_are_refused_with_413(stack):
