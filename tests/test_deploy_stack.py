@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import importlib.util
 import os
 import pwd
 import re
@@ -40,6 +41,7 @@ import pytest
 
 from helpers import PROJECT, TOKEN, require, require_command
 from kiosk.app.factory import CONTENT_SECURITY_POLICY
+from kiosk.storage.database import normalise_database_url
 
 DEPLOY = PROJECT / "deploy"
 NGINX = "/usr/sbin/nginx"
@@ -117,8 +119,8 @@ class Stack:
     http_port: int = 0
     ca_file: Path | None = None
     gunicorn_log: Path | None = None
+    gunicorn_port: int = 0
     processes: list = field(default_factory=list)
-    cleanups: list = field(default_factory=list)
 
     def kodomat(self, *args: str) -> str:
         """deploy/kodomat.sh (the `kodomat` command of docs/deploy.md) as the operator runs it."""
@@ -203,19 +205,28 @@ def database_urls() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     require(os.path.exists(NGINX) or bool(shutil.which("nginx")), "nginx", "apt-get install nginx-light")
-    require(shutil.which("gunicorn") is not None or _has_module("gunicorn"), "gunicorn", "pip install -e '.[deploy]'")
+    require(importlib.util.find_spec("gunicorn") is not None, "gunicorn", "pip install -e '.[deploy]'")
     kiosk_command = Path(sys.prefix) / "bin" / "kiosk"
     require(kiosk_command.exists(), "the `kiosk` command in this venv", "pip install -e .")
     from sqlalchemy import create_engine, text
 
     admin_url, url = database_urls()
     name = urlsplit(url).path.lstrip("/")
-    admin = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(normalise_database_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    processes: list[subprocess.Popen] = []
+    try:
+        yield _stack(tmp_path_factory.mktemp("deploy"), url, processes)
+    finally:
+        for process in reversed(processes):
+            stop_group(process)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
-    folder = tmp_path_factory.mktemp("deploy")
+
+def _stack(folder: Path, url: str, processes: list) -> Stack:
     instance = folder / "var-lib-kodomat"
     instance.mkdir()
     # deploy/config.py, unchanged: the instance's config.py.
@@ -224,6 +235,7 @@ def stack(tmp_path_factory):
     env_file.write_text(substituted((DEPLOY / "kodomat.env").read_text(), {
         "postgresql://kodomat@/kodomat?host=/var/run/postgresql": url,
         "KIOSK_INSTANCE=/var/lib/kodomat": f"KIOSK_INSTANCE={instance}"}))
+    # What systemd gives the service: kodomat.env and the unit's Environment= lines.
     service_env = {"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1",
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
     for line in env_file.read_text().splitlines():
@@ -231,24 +243,12 @@ def stack(tmp_path_factory):
             key, _, value = line.partition("=")
             service_env[key] = value
     stack = Stack(folder, {**service_env, "KODOMAT_ENV": str(env_file), "KODOMAT_HOME": str(PROJECT),
-                           "KODOMAT_VENV": sys.prefix, "KODOMAT_USER": pwd.getpwuid(os.geteuid()).pw_name})
-    try:
-        stack.kodomat("db", "upgrade")
-        _start_gunicorn(stack, service_env)
-        _start_nginx(stack)
-        yield stack
-    finally:
-        for process in reversed(stack.processes):
-            stop_group(process)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
+                           "KODOMAT_VENV": sys.prefix, "KODOMAT_USER": pwd.getpwuid(os.geteuid()).pw_name},
+                  processes=processes)
+    stack.kodomat("db", "upgrade")
+    _start_gunicorn(stack, service_env)
+    _start_nginx(stack)
+    return stack
 
 
 def _start_gunicorn(stack: Stack, env: dict) -> None:
@@ -365,6 +365,8 @@ def test_only_tls_1_2_and_1_3_are_spoken(stack):
     old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     old.maximum_version = ssl.TLSVersion.TLSv1_1
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    # This client can speak TLS 1.1 (at security level 0); the server refuses it
+    # (ssl_protocols, and OpenSSL 3's own default security level).
     with pytest.raises(ssl.SSLError):
         client.request("GET", "/healthz", tls=old)
 
@@ -569,3 +571,18 @@ def test_systemd_units_are_valid(tmp_path):
     complaints = [line for line in (checked.stdout + checked.stderr).splitlines()
                   if line.strip() and "kodomat" in line]
     assert checked.returncode == 0 and not complaints, checked.stdout + checked.stderr
+
+
+def test_the_guide_names_only_files_and_commands_that_exist():
+    """docs/deploy.md copies files from deploy/ and runs `kodomat COMMAND`: each
+    of them must be there, or the IT person's afternoon stops at that line."""
+    from kiosk.cli import COMMANDS
+
+    guide = (PROJECT / "docs" / "deploy.md").read_text()
+    named = set(re.findall(r"/srv/kodomat/(deploy/[\w./-]+\w)", guide)) | set(re.findall(r"`(deploy/[\w./-]+\w)`", guide))
+    assert {"deploy/kodomat.service", "deploy/nginx/kodomat.conf", "deploy/postgresql.conf"} <= named
+    assert [path for path in sorted(named) if not (PROJECT / path).exists()] == []
+    commands = set(re.findall(r"^kodomat ([a-z][a-z-]+)", guide, re.MULTILINE)) | set(
+        re.findall(r"`kodomat ([a-z][a-z-]+)", guide))
+    assert {"db", "create-user", "pools", "add-library", "enroll-kiosk", "send-mail"} <= commands
+    assert sorted(commands - set(COMMANDS)) == []
