@@ -1,0 +1,49 @@
+"""gunicorn for a consortium server: `gunicorn --config deploy/gunicorn.conf.py`,
+run from the project's folder (kodomat.service's WorkingDirectory), behind nginx
+(deploy/nginx/kodomat.conf). tests/test_deploy_stack.py starts it with this file.
+
+Sized for 2 cores: 2 processes × 8 threads (what bench/rush.py measured the release
+minute with). A request mostly waits on PostgreSQL or on the library system (SIP2),
+so threads, not more processes, take the queue; a second process keeps the kiosks
+served while the other is busy hashing a password or building a report.
+"""
+import os
+
+wsgi_app = "wsgi:app"
+bind = "127.0.0.1:8000"  # nginx alone talks to it
+worker_class = "gthread"
+workers = int(os.environ.get("KODOMAT_WORKERS", 2))
+threads = int(os.environ.get("KODOMAT_THREADS", 8))
+# Each process loads the app itself (no preload): the database connection pool and
+# the background threads (kiosk.app.background) must be a process's own, never
+# shared across fork.
+preload_app = False
+
+# A request that takes 60 s is stuck (a report of a big consortium takes a few).
+timeout = 60
+graceful_timeout = 30  # a restart lets requests under way finish
+keepalive = 5  # nginx opens a connection per request (no upstream keepalive); short is enough
+
+# nginx on the same machine is the only proxy: gunicorn believes its
+# X-Forwarded-Proto, and the app (TRUST_PROXY in config.py) its X-Forwarded-For.
+forwarded_allow_ips = "127.0.0.1"
+
+# Logs go to stdout/stderr, that is to the journal (journalctl -u kodomat).
+# The access log names the client nginx saw and the worker's pid; no query string
+# (%(U)s is the path alone; card numbers are never in URLs anyway).
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%(a)s" worker %(p)s'
+
+
+def post_worker_init(worker):
+    """Once a worker has the app: start its background work (the e-mail sender and
+    the daily retention purge), then say it is ready."""
+    try:
+        from kiosk.app.background import start_background
+    except ImportError:  # a Kodomat without kiosk.app.background: nothing runs in the background
+        worker.log.warning("kiosk.app.background is missing: no e-mail sender in this worker")
+    else:
+        start_background(worker.wsgi)
+    worker.log.info("Kodomat ready in worker %s", worker.pid)
