@@ -28,13 +28,22 @@ keepalive = 5  # nginx opens a connection per request (no upstream keepalive); s
 # X-Forwarded-Proto, and the app (TRUST_PROXY in config.py) its X-Forwarded-For.
 forwarded_allow_ips = "127.0.0.1"
 
-# Logs go to stdout/stderr, that is to the journal (journalctl -u kodomat).
-# The access log names the client nginx saw and the worker's pid; no query string
-# (%(U)s is the path alone; card numbers are never in URLs anyway).
-accesslog = "-"
+# Logs go to standard error, that is to the journal (journalctl -u kodomat), as
+# one JSON object a line (kiosk.app.logs): gunicorn's own lines too. No gunicorn
+# access log: the app writes one line per request with nginx's request id, the
+# client's address, the path without its query string, the status, the time taken
+# and the worker's pid.
+accesslog = None
 errorlog = "-"
 loglevel = "info"
-access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%(a)s" worker %(p)s'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "kiosk.app.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
+                             "stream": "ext://sys.stderr"}},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False}},
+}
 
 
 def post_worker_init(worker):

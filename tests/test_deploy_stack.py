@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import importlib.util
 import os
 import pwd
@@ -132,16 +133,19 @@ class Stack:
     def client(self, address: str = "127.0.0.1") -> "Client":
         return Client(self, address)
 
-    def pid_of(self, marker: str) -> int:
-        """The gunicorn worker that served the request sent with this User-Agent
-        (deploy/gunicorn.conf.py logs each request's pid)."""
+    def pid_of(self, answer: "Answer") -> int:
+        """The gunicorn worker that served the request: the app's access line with the
+        answer's request id (nginx's, passed on in X-Request-Id) names its pid."""
+        request_id = answer.headers["X-Request-Id"]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # a worker logs a request just after answering it
             for line in self.gunicorn_log.read_text(errors="replace").splitlines():
-                if f'"{marker}"' in line:
-                    return int(re.search(r"worker <(\d+)>", line)[1])
+                if request_id in line:
+                    logged = json.loads(line)
+                    if logged.get("logger") == "kiosk.http" and logged.get("request_id") == request_id:
+                        return logged["pid"]
             time.sleep(0.05)
-        raise AssertionError(f"no access log line for {marker}")
+        raise AssertionError(f"no access log line for request {request_id}")
 
 
 @dataclass
@@ -314,7 +318,8 @@ def _start_nginx(stack: Stack) -> None:
             "listen [::]:443 ssl http2;": "",
             "server 127.0.0.1:8000;": f"server 127.0.0.1:{stack.gunicorn_port};",
             "/etc/letsencrypt/live/kodomat/": f"{folder}/tls/",
-            "/srv/kodomat/": f"{PROJECT}/"}))
+            "/srv/kodomat/": f"{PROJECT}/",
+            "/var/log/nginx/kodomat.access.log": f"{folder}/kodomat-access.log"}))
         # As root (CI), the workers stay root: the test's files are the test user's.
         user = "user root;" if os.geteuid() == 0 else ""
         (folder / "nginx.conf").write_text(NGINX_MAIN.format(folder=folder, user=user))
@@ -401,7 +406,7 @@ def test_static_files_come_from_nginx_with_cache_headers(stack):
         assert answer.headers.get_all("Cache-Control") == [cache], path
         assert answer.headers.get_all("X-Content-Type-Options") == ["nosniff"], path
         assert answer.headers.get_all(HSTS) == ["max-age=31536000"], path
-        assert f'"{answer.marker}"' not in stack.gunicorn_log.read_text(), f"gunicorn served {path}"
+        assert "X-Request-Id" not in answer.headers, f"gunicorn served {path}"  # the app's header
     # The classic alias slip (/static../) reaches no file outside static/.
     assert "create_app" not in client.request("GET", "/static../wsgi.py").text
 
@@ -436,7 +441,7 @@ def test_a_kiosk_issues_and_its_pause_holds_on_both_workers(stack):
     issued = [_scan(kiosk, csrf, f"9{n:03d}{uuid.uuid4().int % 10**8:08d}") for n in range(CODES_SHOWN.count)]
     assert [a.status for a in issued] == [200] * CODES_SHOWN.count
     assert all(SLIP_CODE.search(a.text) for a in issued), [a.text[:300] for a in issued if not SLIP_CODE.search(a.text)]
-    counted_by = {stack.pid_of(a.marker) for a in issued}
+    counted_by = {stack.pid_of(a) for a in issued}
 
     # Paused now, whichever worker answers: scan on until the worker that counted
     # none of the codes (if one did not) has answered too.
@@ -444,7 +449,7 @@ def test_a_kiosk_issues_and_its_pause_holds_on_both_workers(stack):
     for n in range(60):
         answer = _scan(kiosk, csrf, f"8{n:03d}{uuid.uuid4().int % 10**8:08d}")
         assert answer.status == 200 and PAUSED in answer.text and not SLIP_CODE.search(answer.text), answer.text[:300]
-        paused_by.add(stack.pid_of(answer.marker))
+        paused_by.add(stack.pid_of(answer))
         if len(counted_by | paused_by) == 2 and (len(counted_by) == 2 or paused_by - counted_by):
             break
     workers = counted_by | paused_by
@@ -459,12 +464,12 @@ def test_each_client_counts_from_its_own_address_and_the_lock_holds_on_both_work
 
     failed = [a.sign_in("koordynator", "not the password") for _ in range(5)]
     assert [f.status for f in failed] == [401] * 5
-    failed_at = {stack.pid_of(f.marker) for f in failed}
+    failed_at = {stack.pid_of(f) for f in failed}
     locked_at: set[int] = set()
     for _ in range(60):  # locked, whichever worker answers
         locked = a.sign_in("koordynator", password)
         assert locked.status == 401 and LOCKED in locked.text, locked.text[:300]
-        locked_at.add(stack.pid_of(locked.marker))
+        locked_at.add(stack.pid_of(locked))
         if len(failed_at | locked_at) == 2 and (len(failed_at) == 2 or locked_at - failed_at):
             break
     assert len(failed_at | locked_at) == 2, "every request went to one worker: the sharing was not shown"
@@ -509,7 +514,7 @@ def test_bodies_past_the_limits_are_refused_with_413(stack):
     nginx_refused = client.request("POST", "/login", body=b"a=" + b"x" * (18 * MIB),
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert nginx_refused.status == 413
-    assert f'"{nginx_refused.marker}"' not in stack.gunicorn_log.read_text()
+    assert "X-Request-Id" not in nginx_refused.headers  # the app's header: gunicorn never saw it
     # The server is well after both.
     assert client.request("GET", "/healthz").status == 200
 

@@ -34,7 +34,7 @@ access_log = logging.getLogger("kiosk.http")
 
 
 class JsonFormatter(logging.Formatter):
-    """time (UTC, ISO 8601), level, logger, message, request_id where there is one,
+    """time (UTC, ISO 8601), level, logger, message, pid, request_id where there is one,
     the fields given as `extra`, and the exception's traceback as one string."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -43,6 +43,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which gunicorn worker
         }
         request_id = getattr(record, "request_id", None)
         if request_id:
@@ -135,6 +136,7 @@ def install_request_ids(app: Flask) -> None:
             path = logged_path()
             access_log.info("%s %s %s", request.method, path, response.status_code,
                             extra={"method": request.method, "path": path, "status": response.status_code,
+                                   "client": request.remote_addr,
                                    "ms": round((time.perf_counter() - started) * 1000, 1) if started else None})
         return response
 
