@@ -60,6 +60,9 @@ COMMANDS = {
     "issue": Entry("kiosk.cli.codes:issue",
                    "Wydaje czytelnikowi kod na ten miesiąc (albo ten sam, jeśli już go dostał)."),
     "pools": Entry("kiosk.cli.codes:pools", "Pokazuje pule kodów: ile jest, ile wydano, ile zostało, ile przepadło."),
+    "purge": Entry("kiosk.cli.retention:purge_command",
+                   "Usuwa dane czytelników (klucze, końcówki kart, notatki, adresy) starsze niż podana liczba "
+                   "miesięcy; liczby w raportach miesięcznych zostają."),
     "rules": Entry("kiosk.cli.rules:rules", "Pokazuje zasady wydawania kodów biblioteki; --set zmienia zasadę."),
     "send-mail": Entry("kiosk.cli.mail:send_mail",
                        "Wysyła e-maile z kodami, które czekają w kolejce (dla crona, gdy nie działa `kiosk serve`). "

@@ -61,6 +61,8 @@ class EventKind(enum.StrEnum):
     # library systems' API keys (kiosk.domain.api_keys)
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    # retention (kiosk.domain.retention)
+    PURGE = "purge"
 
 
 def _jsonable(value):

@@ -75,6 +75,7 @@ EVENT_NAMES = {
     EventKind.MAIL_SENT_AGAIN: _l("e-mail z kodem wysłany ponownie"),
     EventKind.API_KEY_CREATED: _l("nowy klucz API"),
     EventKind.API_KEY_REVOKED: _l("klucz API unieważniony"),
+    EventKind.PURGE: _l("usunięcie starych danych czytelników"),
 }
 
 # Why a reader was not served (kiosk.domain.report_figures.REFUSALS): a card refused,
