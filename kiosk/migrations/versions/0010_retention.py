@@ -13,8 +13,6 @@ down_revision = '0009'
 branch_labels = None
 depends_on = None
 
-SQLITE_BUMP = "UPDATE consortium SET settings_version = lower(hex(randomblob(8)))"
-
 
 def upgrade():
     # Plain ADD COLUMN on both databases: the consortium row keeps its settings trigger (0008).
@@ -22,9 +20,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('consortium') as batch_op:
-        batch_op.drop_column('retention_months')
     if op.get_bind().dialect.name == 'sqlite':
-        # SQLite's rebuild of the consortium table dropped its settings trigger (0008): made again.
-        op.execute("CREATE TRIGGER IF NOT EXISTS settings_changed_consortium AFTER UPDATE OF "
-                   f"name, service_end, pepper_check ON consortium BEGIN {SQLITE_BUMP}; END")
+        # SQLite's own DROP COLUMN (3.35+): a batch rebuild of consortium would trip over the
+        # settings triggers of the other tables, which name it (0008), and drop its own.
+        op.execute("ALTER TABLE consortium DROP COLUMN retention_months")
+        return
+    op.drop_column('consortium', 'retention_months')
