@@ -47,6 +47,7 @@ bench: $(BIN)/.installed-bench
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/rush.py
 
 clean:

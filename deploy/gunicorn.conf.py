@@ -49,10 +49,7 @@ logconfig_dict = {
 def post_worker_init(worker):
     """Once a worker has the app: start its background work (the e-mail sender and
     the daily retention purge), then say it is ready."""
-    try:
-        from kiosk.app.background import start_background
-    except ImportError:  # a Kodomat without kiosk.app.background: nothing runs in the background
-        worker.log.warning("kiosk.app.background is missing: no e-mail sender in this worker")
-    else:
-        start_background(worker.wsgi)
+    from kiosk.app.background import start_background
+
+    start_background(worker.wsgi)
     worker.log.info("Kodomat ready in worker %s", worker.pid)

@@ -63,6 +63,9 @@ COMMANDS = {
     "reader-data": Entry("kiosk.cli.reader_data:reader_data",
                          "Wypisuje wszystko, co zapisano o karcie czytelnika w bibliotece (prawo dostępu, RODO "
                          "art. 15); wgląd trafia do dziennika."),
+    "purge": Entry("kiosk.cli.retention:purge_command",
+                   "Usuwa dane czytelników (klucze, końcówki kart, notatki, adresy) starsze niż podana liczba "
+                   "miesięcy; liczby w raportach miesięcznych zostają."),
     "rules": Entry("kiosk.cli.rules:rules", "Pokazuje zasady wydawania kodów biblioteki; --set zmienia zasadę."),
     "send-mail": Entry("kiosk.cli.mail:send_mail",
                        "Wysyła e-maile z kodami, które czekają w kolejce (dla crona, gdy nie działa `kiosk serve`). "

@@ -48,8 +48,9 @@ def add_library(slug, name, slip_header, card_check, card_pattern, check_digit) 
 @click.option("--service-end", help="Dzień końca usługi (RRRR-MM-DD albo DD.MM.RRRR; pusty: bez końca).")
 @click.option("--activation-url", help="Adres aktywacji kodu dla platformy.")
 @click.option("--platform", default="legimi", show_default=True)
+@click.option("--retention-months", help="Ile miesięcy przechowywać dane czytelników (`kiosk purge` codziennie).")
 @with_appcontext
-def consortium_settings(name, service_end, activation_url, platform) -> None:
+def consortium_settings(name, service_end, activation_url, platform, retention_months) -> None:
     """Pokazuje lub zmienia ustawienia konsorcjum (zmiana trafia do dziennika)."""
     from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
                                        save_consortium_settings)
@@ -57,15 +58,17 @@ def consortium_settings(name, service_end, activation_url, platform) -> None:
     actor = cli_actor()
     try:
         settings = parse_consortium_settings(
-            {"name": name, "service_end": service_end, "activation_url": activation_url},
+            {"name": name, "service_end": service_end, "activation_url": activation_url,
+             "retention_months": retention_months},
             current_consortium_settings(db.session, platform))
-        if any(value is not None for value in (name, service_end, activation_url)):
+        if any(value is not None for value in (name, service_end, activation_url, retention_months)):
             write(lambda s: save_consortium_settings(s, settings, platform, actor, utcnow()))
     except SettingsRefused as refused:
         refuse_because(refused, "Nic nie zapisano: ")
     end = format_date(settings.service_end) if settings.service_end else "nie ustawiono"
     platform_name = db.session.scalar(select(Platform.name).where(Platform.slug == platform)) or platform
-    click.echo(f"{settings.name}; koniec usługi: {end}; {platform_name}: {settings.activation_url}")
+    click.echo(f"{settings.name}; koniec usługi: {end}; {platform_name}: {settings.activation_url}; "
+               f"dane czytelników: {settings.retention_months} mies.")
 
 
 @click.command("create-user")
@@ -144,7 +147,7 @@ def serve(host, port, threads) -> None:
     from kiosk import create_app
     from kiosk.app.factory import MIGRATIONS, waitress_options
     from kiosk.app.logs import configure_logging
-    from kiosk.mail.background import start_mail_thread
+    from kiosk.app.background import start_background
     from kiosk.storage.database import schema_is_current
 
     configure_logging()  # JSON lines on standard error, with each request's id
@@ -155,5 +158,5 @@ def serve(host, port, threads) -> None:
                    "uruchom najpierw `kiosk db upgrade`.")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Kodomat: http://{shown}:{port}/  (zatrzymanie: Ctrl+C)")
-    start_mail_thread(app)  # without MAIL_SERVER: one warning, and the messages wait in the outbox
+    start_background(app)  # the outbox's sender (without MAIL_SERVER: one warning) and the daily purge
     waitress_serve(app, host=host, port=port, threads=threads, **waitress_options(app))

@@ -63,6 +63,8 @@ class EventKind(enum.StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     # a reader's data shown to staff (GDPR art. 15; kiosk.domain.reader_data)
     READER_DATA = "reader_data"
+    # retention (kiosk.domain.retention)
+    PURGE = "purge"
 
 
 def _jsonable(value):

@@ -22,12 +22,18 @@ from kiosk.domain.clock import parse_date
 from kiosk.domain.consortium import consortium, consortium_row
 from kiosk.domain.events import EventKind, record_event
 from kiosk.domain.refusals import Problem, Refused
+from kiosk.domain.rules import RULES
 from kiosk.domain.sip2_settings import Sip2Problem
 from kiosk.storage.models import CardCheckKind, Library, Platform, Sip2Setting
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,59}")
 MAX_NAME, MAX_SLIP_HEADER, MAX_PATTERN, MAX_URL = 200, 300, 200, 300
 LOW_POOL_RANGE, IDLE_RANGE = (0, 100), (10, 600)
+# How long readers' traces are kept (kiosk.domain.retention). Never shorter than the
+# longest look-back of a rule: the wait after a code never activated, up to 24
+# months, is decided from the reader's earlier issuances (kiosk.domain.eligibility).
+RETENTION_RANGE = (RULES["non_activation_wait"][1][1], 120)
+DEFAULT_RETENTION = 24
 
 
 class SettingProblem(enum.StrEnum):
@@ -44,6 +50,7 @@ class SettingProblem(enum.StrEnum):
     ACTIVATION_URL = "activation_url"
     SERVICE_END = "service_end"
     PLATFORM = "platform"
+    RETENTION_MONTHS = "retention_months"
 
 
 class SettingsRefused(Refused):
@@ -90,6 +97,15 @@ def _whole_number(value: str | int | None, bounds: tuple[int, int], problem: Set
         pass
     problems.append(Problem(problem, {"low": bounds[0], "high": bounds[1]}))
     return bounds[0]
+
+
+def check_retention_months(value: str | int | None) -> int:
+    """Months of readers' traces kept: a whole number within RETENTION_RANGE, else
+    SettingsRefused (whose details name the range and the rule behind its floor)."""
+    problems: list[Problem] = []
+    months = _whole_number(value, RETENTION_RANGE, SettingProblem.RETENTION_MONTHS, problems)
+    _refuse_if(problems)
+    return months
 
 
 def check_activation_url(value: str | None, problems: list) -> str:
@@ -212,6 +228,7 @@ class ConsortiumSettings:
     name: str
     service_end: date | None
     activation_url: str
+    retention_months: int = DEFAULT_RETENTION
 
 
 def parse_consortium_settings(values: Mapping[str, str | None], current: ConsortiumSettings) -> ConsortiumSettings:
@@ -230,23 +247,29 @@ def parse_consortium_settings(values: Mapping[str, str | None], current: Consort
     url = current.activation_url
     if values.get("activation_url") is not None:
         url = check_activation_url(values["activation_url"], problems)
+    months = current.retention_months
+    if (str(values.get("retention_months") or "")).strip():  # a blank field keeps the value
+        months = _whole_number(values["retention_months"], RETENTION_RANGE, SettingProblem.RETENTION_MONTHS,
+                               problems)
     _refuse_if(problems)
-    return ConsortiumSettings(name=name, service_end=end, activation_url=url)
+    return ConsortiumSettings(name=name, service_end=end, activation_url=url, retention_months=months)
 
 
 def current_consortium_settings(session: Session, platform_slug: str) -> ConsortiumSettings:
     settings = consortium_row(session)
     url = session.scalar(select(Platform.activation_url).where(Platform.slug == platform_slug))
     return ConsortiumSettings(settings.name if settings else "Kodomat", settings.service_end if settings else None,
-                              url or "")
+                              url or "", settings.retention_months if settings else DEFAULT_RETENTION)
 
 
 def save_consortium_settings(session: Session, settings: ConsortiumSettings, platform_slug: str, actor: Actor,
                              now: datetime) -> dict:
     row, platform = consortium(session), _platform(session, platform_slug)
-    before = {"name": row.name, "service_end": row.service_end, "activation_url": platform.activation_url}
+    before = {"name": row.name, "service_end": row.service_end, "activation_url": platform.activation_url,
+              "retention_months": row.retention_months}
     changed = {key: value for key, value in dataclasses.asdict(settings).items() if before[key] != value}
     row.name, row.service_end, platform.activation_url = settings.name, settings.service_end, settings.activation_url
+    row.retention_months = settings.retention_months
     if changed:
         record_event(session, kind=EventKind.SETTINGS, actor=actor, now=now, scope="consortium",
                      platform=platform.slug, **changed)

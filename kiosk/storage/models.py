@@ -60,6 +60,8 @@ class Consortium(Base):
     # Replaced by database triggers at every change to what the issuing path keeps (migration 0008).
     settings_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8),
                                                   server_default="0")
+    # Readers' traces older than this many months are purged daily (kiosk.domain.retention).
+    retention_months: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
 
 
 class Platform(Base):

@@ -204,6 +204,10 @@ SENTENCES: dict[tuple[type, enum.Enum], Sentence] = _by_kind({
             "Adres aktywacji musi być pełnym adresem strony, zaczynającym się od https://."),
         SettingProblem.SERVICE_END: lambda d: _("„%(value)s” nie jest datą (DD.MM.RRRR).", value=d.get("value", "")),
         SettingProblem.PLATFORM: lambda d: _("Nie ma platformy „%(value)s”.", value=d.get("value", "")),
+        SettingProblem.RETENTION_MONTHS: lambda d: _(
+            "Dane czytelników przechowuje się od %(low)s do %(high)s miesięcy: krócej nie można, bo zasada "
+            "oczekiwania po nieaktywowanym kodzie sięga do %(low)s miesięcy wstecz.",
+            low=d.get("low", 24), high=d.get("high", 120)),
     },
     # The rule by its name in the panel (rule_label), never its --set name.
     RuleProblem: {

@@ -76,6 +76,7 @@ EVENT_NAMES = {
     EventKind.API_KEY_CREATED: _l("nowy klucz API"),
     EventKind.API_KEY_REVOKED: _l("klucz API unieważniony"),
     EventKind.READER_DATA: _l("wgląd w dane czytelnika"),
+    EventKind.PURGE: _l("usunięcie starych danych czytelników"),
 }
 
 # Why a reader was not served (kiosk.domain.report_figures.REFUSALS): a card refused,

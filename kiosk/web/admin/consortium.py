@@ -13,8 +13,8 @@ from kiosk.app.units import write
 from kiosk.domain.clock import DEFAULT_TIMEZONE, local_day, utcnow
 from kiosk.domain.dashboard import report_month
 from kiosk.domain.libraries import add_library
-from kiosk.domain.settings import (SettingsRefused, current_consortium_settings, parse_consortium_settings,
-                                   parse_new_library, save_consortium_settings)
+from kiosk.domain.settings import (RETENTION_RANGE, SettingsRefused, current_consortium_settings,
+                                   parse_consortium_settings, parse_new_library, save_consortium_settings)
 from kiosk.storage.models import Library, Platform, Role
 from kiosk.web.access import ADMIN_ROLES, login_required, staff_actor
 from kiosk.web.admin import bp
@@ -40,7 +40,8 @@ def overview():
     today = local_day(utcnow())
     return page("admin/overview.html", libraries=libraries,
                 month=report_month(db.session, None, today, DEFAULT_TIMEZONE),
-                settings=current_consortium_settings(db.session, DEFAULT_PLATFORM), platforms=_platforms())
+                settings=current_consortium_settings(db.session, DEFAULT_PLATFORM), platforms=_platforms(),
+                retention_range=RETENTION_RANGE)
 
 
 @bp.post("/libraries")
@@ -64,7 +65,7 @@ def consortium_settings():
     actor = staff_actor()
     platforms, problems, urls = _platforms(), [], {}
     try:
-        general = parse_consortium_settings({key: request.form.get(key, "") for key in ("name", "service_end")},
+        general = parse_consortium_settings({key: request.form.get(key, "") for key in ("name", "service_end", "retention_months")},
                                             current_consortium_settings(db.session, DEFAULT_PLATFORM))
     except SettingsRefused as refused:
         problems.append(describe_refusal(refused))
