@@ -9,7 +9,8 @@ tests/test_crash.py (tests import from here, never from one another).
   SIGKILL to the whole tree, start() starts it again on the same database.
 - Served.request: one HTTP request on a connection of its own, as a proxy opens.
 - Served.enrolled(library): a kiosk enrolled through its link and button, over HTTP.
-- kiosk_command: the argv of `kiosk …` run as a process of its own.
+- kiosk_command, command_env: `kiosk …` as a process of its own, on the app's
+  database, with the app's secret and pepper.
 """
 from __future__ import annotations
 
@@ -42,8 +43,18 @@ START_SECONDS = 60
 
 def kiosk_command(*args: str) -> list[str]:
     """`kiosk ARGS` as a process of its own (its database from DATABASE_URL, its
-    instance from KIOSK_INSTANCE: see Served.env)."""
+    instance from KIOSK_INSTANCE: see command_env)."""
     return [*KIOSK, *args]
+
+
+def command_env(app, instance: Path, **extra: str) -> dict:
+    """The environment of a server or `kiosk` process on the app's database: an
+    instance folder with the app's secret key and pepper, the project importable."""
+    instance.mkdir(exist_ok=True)
+    (instance / "config.py").write_text(f"SECRET_KEY = {app.config['SECRET_KEY']!r}\n"
+                                        f"READER_PEPPER = {app.config['READER_PEPPER']!r}\n")
+    return {**os.environ, "KIOSK_INSTANCE": str(instance), "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])), **extra}
 
 
 class Served:
@@ -54,13 +65,10 @@ class Served:
         if kind == "gunicorn":
             require(importlib.util.find_spec("gunicorn") is not None, "gunicorn", "pip install -e '.[test]'")
         self.kind, self.workers, self.threads = kind, workers, threads
-        self.folder, self.instance, self.ready = folder, folder / "instance", folder / "ready"
-        self.instance.mkdir(exist_ok=True)
+        self.folder, self.ready = folder, folder / "ready"
+        self.env = command_env(app, folder / "instance")
         self.ready.mkdir(exist_ok=True)
-        (self.instance / "config.py").write_text(f"SECRET_KEY = {app.config['SECRET_KEY']!r}\n"
-                                                 f"READER_PEPPER = {app.config['READER_PEPPER']!r}\n")
         (folder / "gunicorn.conf.py").write_text(GUNICORN_CONFIG.format(ready=str(self.ready)))
-        self.database_url = app.config["SQLALCHEMY_DATABASE_URI"]
         self.log = folder / f"{kind}.log"
         self.log_file = self.log.open("w")  # a file: a pipe nobody reads would block the server once full
         if kind == "gunicorn":
@@ -72,16 +80,12 @@ class Served:
             self.port = probe.getsockname()[1]
             probe.close()
         self.process: subprocess.Popen | None = None
+        self.starts: list[float] = []  # seconds each start took
         self.start()
-
-    def env(self, **extra: str) -> dict:
-        """The environment a `kiosk` process of this server's database and instance runs in."""
-        return {**os.environ, "KIOSK_INSTANCE": str(self.instance), "DATABASE_URL": self.database_url,
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
-                **extra}
 
     def start(self) -> None:
         """Starts the server (again) and returns once it serves."""
+        began = time.monotonic()
         for stale in self.ready.iterdir():
             stale.unlink()
         if self.kind == "gunicorn":
@@ -92,7 +96,7 @@ class Served:
         else:
             argv = kiosk_command("serve", "--port", str(self.port), "--threads", str(self.threads))
             fds = ()
-        self.process = subprocess.Popen(argv, cwd=PROJECT, env=self.env(), pass_fds=fds, stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen(argv, cwd=PROJECT, env=self.env, pass_fds=fds, stdout=subprocess.DEVNULL,
                                         stderr=self.log_file, start_new_session=True)  # a group of its own
         deadline = time.monotonic() + START_SECONDS
         while not self._serving():
@@ -100,6 +104,7 @@ class Served:
                 self.stop()
                 pytest.fail(f"{self.kind} did not start: {self.log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
+        self.starts.append(time.monotonic() - began)
 
     def _serving(self) -> bool:
         if self.kind == "gunicorn":
