@@ -39,7 +39,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from helpers import TOKEN, TEST, codes, import_file, make_library, make_pool, this_month, write
+from helpers import TOKEN, TEST, codes, import_file, issue, make_library, make_pool, this_month, write
 from kiosk.app.extensions import db
 from kiosk.domain.accounts import create_user
 from kiosk.domain.api_keys import create_key
@@ -457,3 +457,46 @@ def test_an_import_killed_in_its_transaction_leaves_all_or_nothing(app, tmp_path
                  f"(killed in its transaction, cards after): {registers}; "
                  f"{time.monotonic() - began:.1f} s")
     assert broken_invariants(db.session, pepper) == []
+
+
+# -- the checks themselves: a broken state is seen ----------------------------------------
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a copy of its own: its indexes may be dropped
+def test_the_checks_see_every_kind_of_broken_state(app):
+    pepper = app.config["READER_PEPPER"]
+    make_pool(make_library("lib"), codes("SELF", 10), this_month())
+    now = utcnow()
+    first = {card: issue(app, card, now).code for card in ("50000000001", "50000000002", "50000000003")}
+    assert issue(app, "50000000001", now).code == first["50000000001"]  # a reprint
+    ledger = Ledger()
+    for card, code in first.items():
+        ledger.handed("api", card, code, "issued")
+    ledger.handed("api", "50000000001", first["50000000001"], "reprint")
+    db.session.commit()
+    assert broken_invariants(db.session, pepper, ledger) == []  # the state as it should be
+
+    ledger.handed("desk", "50000000002", "SELF000010", "slip")  # a second code for one card
+    ledger.handed("kiosk", "50000000004", "NOSUCHCODE", "slip")  # a code nobody stored
+    for _ in range(3):  # shown more often than counted
+        ledger.handed("api", "50000000003", first["50000000003"], "reprint")
+    key = reader_key(pepper, normalise_card("50000000001"))
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE issuances SET print_count = print_count + 1 WHERE card_hint = '0002'")
+        conn.exec_driver_sql("UPDATE codes SET status = 'issued' WHERE value = 'SELF000008'")  # a lost code
+        conn.exec_driver_sql("DELETE FROM codes WHERE value = 'SELF000009'")  # a half pool
+        conn.exec_driver_sql("DROP INDEX uq_issuances_live_reader_window")
+        conn.exec_driver_sql(  # a second live issuance for one reader, its code marked, no event logged
+            "INSERT INTO issuances (code_id, library_id, platform_id, reader_key, window_start, window_end, channel, "
+            "actor, issued_at, print_count, card_hint, first_timer) SELECT c.id, i.library_id, i.platform_id, "
+            "i.reader_key, i.window_start, i.window_end, i.channel, i.actor, i.issued_at, 1, i.card_hint, 1 "
+            f"FROM issuances i, codes c WHERE i.reader_key = '{key}' AND c.value = 'SELF000007'")
+        conn.exec_driver_sql("UPDATE codes SET status = 'issued' WHERE value = 'SELF000007'")
+    db.session.rollback()
+
+    said = "\n".join(broken_invariants(db.session, pepper, ledger))
+
+    for words in ("has 2 live issuances", "1 codes marked issued with no live issuance", "has 0 issue events",
+                  "hand-overs logged 1", "has 9 of its 10 codes", "card …0002 was handed 2 codes",
+                  "NOSUCHCODE, handed to card …0004, is in no live issuance",
+                  "was shown 4 times, print_count 1: counts lost"):
+        assert words in said, f"not seen: {words!r} in\n{said}"
