@@ -385,16 +385,15 @@ def import_codes_argv(path: Path) -> list[str]:
 
 
 def pool_state(prefix: str) -> str:
-    """"complete", "absent", or what is wrong, for the pool of the codes with that prefix."""
+    """"complete", "absent", or what is wrong, for the pool of the file {prefix}.csv."""
     db.session.rollback()
     stored = db.session.scalar(select(func.count()).select_from(Code).where(Code.value.like(f"{prefix}%")))
-    pools = db.session.execute(select(Pool.id, Pool.code_count).join(Code, Code.pool_id == Pool.id)
-                               .where(Code.value.like(f"{prefix}%")).distinct()).all()
-    if stored == 0:
+    pools = db.session.execute(select(Pool.id, Pool.code_count).where(Pool.source_filename == f"{prefix}.csv")).all()
+    if stored == 0 and not pools:
         return "absent"
-    if stored == IMPORTED_CODES and len(pools) == 1 and pools[0].code_count == IMPORTED_CODES:
+    if stored == IMPORTED_CODES and [p.code_count for p in pools] == [IMPORTED_CODES]:
         return "complete"
-    return f"half: {stored} codes in pools {pools}"
+    return f"half: {stored} codes, pools {pools}"
 
 
 def register_state() -> tuple[int, int | None]:
