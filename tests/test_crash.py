@@ -14,8 +14,11 @@ carried on; an import killed in its transaction. Then what is stored must hold:
 On SQLite the server is `kiosk serve` (waitress, the single-PC server), on
 PostgreSQL gunicorn with gthread workers (the deployment's): tests/servers.py.
 The clients: two API clients (a key, JSON), a desk signed in, a kiosk ring;
-a third of their cards were served before (reprints). The kill moments are
-random: the seed is printed, and CRASH_SEED=<seed> repeats them.
+a third of their cards were served before (reprints). The imports: `kiosk
+import-codes` of 100,000 codes and `kiosk import-cards`, killed once their write
+transaction is open. The kill moments are random: the seed is printed, and
+CRASH_SEED=<seed> repeats them. A last test shows the checks see each kind of
+broken state they name (on a SQLite copy whose index may be dropped).
 """
 from __future__ import annotations
 
