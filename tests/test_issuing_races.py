@@ -8,126 +8,21 @@
 """
 from __future__ import annotations
 
-import http.client
-import importlib.util
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.parse
 import uuid
-from http.cookies import SimpleCookie
 
 import pytest
 from sqlalchemy import func, select
 
-from helpers import PROJECT, TOKEN, codes, make_library, make_pool, new_kiosk, require, this_month
+from helpers import codes, make_library, make_pool, this_month
 from kiosk.app.extensions import db
 from kiosk.domain.kiosks import CODES_SHOWN
 from kiosk.domain.readers import normalise_card, reader_key
 from kiosk.storage.models import Issuance
+from servers import Served
 
-WORKERS, THREADS = 2, 16
 SLIP_CODE = re.compile(r'id="slip-code">([^<]*)<')
-# Written by each gunicorn worker once it has loaded the app (a server hook).
-GUNICORN_CONFIG = """
-import os
-def post_worker_init(worker):
-    open(os.path.join({ready!r}, str(worker.pid)), "w").close()
-"""
-
-
-class Served:
-    """The app's database behind gunicorn; HTTP requests on connections of their own."""
-
-    def __init__(self, app, folder):
-        require(importlib.util.find_spec("gunicorn") is not None, "gunicorn", "pip install -e '.[test]'")
-        instance, ready = folder / "instance", folder / "ready"
-        instance.mkdir()
-        ready.mkdir()
-        (instance / "config.py").write_text(f"SECRET_KEY = {app.config['SECRET_KEY']!r}\n"
-                                            f"READER_PEPPER = {app.config['READER_PEPPER']!r}\n")
-        (folder / "gunicorn.conf.py").write_text(GUNICORN_CONFIG.format(ready=str(ready)))
-        self.log = folder / "gunicorn.log"
-        self.log_file = self.log.open("w")  # a file: a pipe nobody reads would block the server once full
-        self.listener = socket.create_server(("127.0.0.1", 0))  # handed to gunicorn: no race for a port
-        self.port = self.listener.getsockname()[1]
-        env = {**os.environ, "KIOSK_INSTANCE": str(instance), "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(folder / "gunicorn.conf.py"),
-             "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
-             "--bind", f"fd://{self.listener.fileno()}", "--log-level", "warning", "wsgi:app"],
-            cwd=PROJECT, env=env, pass_fds=(self.listener.fileno(),), stdout=subprocess.DEVNULL,
-            stderr=self.log_file)
-        deadline = time.monotonic() + 60
-        while len(list(ready.iterdir())) < WORKERS:  # every worker has the app loaded
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"gunicorn did not start: {self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-
-    def request(self, method: str, path: str, form: dict | None = None, cookies: dict | None = None,
-                headers: dict | None = None) -> tuple[int, dict, str]:
-        """(status, cookies set, body), on a connection of its own as a proxy would open."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            sent = {"Connection": "close", **(headers or {})}
-            body = None
-            if form is not None:
-                body = urllib.parse.urlencode(form)
-                sent["Content-Type"] = "application/x-www-form-urlencoded"
-            if cookies:
-                sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-            conn.request(method, path, body, sent)
-            answer = conn.getresponse()
-            jar = SimpleCookie()
-            for header in answer.headers.get_all("Set-Cookie") or []:
-                jar.load(header)
-            return answer.status, {name: m.value for name, m in jar.items()}, answer.read().decode()
-        finally:
-            conn.close()
-
-    def enrolled(self, library) -> "KioskBrowser":
-        """A new kiosk of the library, enrolled through its link and button over HTTP."""
-        token = new_kiosk(library).token
-        db.session.rollback()  # hold nothing while the server works
-        status, cookies, page = self.request("GET", f"/kiosk/enrol/{token}")
-        assert status == 200, page[:300]
-        status, more, _ = self.request("POST", f"/kiosk/enrol/{token}", {"csrf_token": TOKEN.search(page)[1]},
-                                       cookies)
-        assert status == 302 and "kodomat_kiosk" in more
-        cookies.update(more)
-        status, more, page = self.request("GET", "/kiosk/", cookies=cookies)
-        assert status == 200, page[:300]
-        cookies.update(more)
-        return KioskBrowser(self, cookies, TOKEN.search(page)[1])
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.listener.close()
-        self.log_file.close()
-
-
-class KioskBrowser:
-    def __init__(self, server: Served, cookies: dict, csrf: str):
-        self.server, self.cookies, self.csrf = server, cookies, csrf
-
-    def scan(self, card: str) -> tuple[int, str]:
-        """A card from the scanner (entry "scan": a code already out is shown again)."""
-        status, _, page = self.server.request(
-            "POST", "/kiosk/scan", {"card": card, "entry": "scan", "lang": "pl", "csrf_token": self.csrf},
-            self.cookies, {"HX-Request": "true"})
-        return status, page
 
 
 @pytest.fixture
