@@ -123,6 +123,7 @@ def restore(archive: Path, force: bool) -> None:
             staged = backups.read_archive(archive, Path(work))
             if staged.manifest.revision not in known:
                 raise BackupRefused(Reason.NEWER_SCHEMA, staged.manifest.revision)
+            backups.check(staged, url)
             occupied = backups.occupied(url, instance, staged)
             if occupied and not force:
                 raise BackupRefused(Reason.NOT_EMPTY, ", ".join(occupied))

@@ -84,7 +84,8 @@ def make_backup(database_url: str, secrets: dict[str, str], target: Path, now: d
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6) as archive:
+                # Level 1: half the time of level 6 for a 5 % larger SQLite archive; a pg_dump is compressed already.
+                with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=1) as archive:
                     for member, path in [(MANIFEST, manifest_path), *files.items()]:
                         info = archive.gettarinfo(str(path), arcname=member)
                         info.uid = info.gid = 0
@@ -219,17 +220,23 @@ def occupied(database_url: str, instance: Path, staged: Staged) -> list[str]:
     return found
 
 
-def restore(staged: Staged, database_url: str, instance: Path, aside_suffix: str) -> list[Path]:
-    """Puts the staged archive in place: the database, then the secrets. What was
-    there is kept aside under its name plus aside_suffix (SQLite: the old file;
-    PostgreSQL: a pg_dump of the old database, in the instance folder). The caller
-    has checked that the instance is empty or that replacing it was asked for.
-    Returns what was kept aside; BackupRefused(COUNTS_DIFFER) when the restored
-    database's rows are not the archive's."""
+def check(staged: Staged, database_url: str) -> None:
+    """The staged archive fits this instance's database: the same backend, a whole
+    copy (SQLite), the tool to put it back (PostgreSQL). Changes nothing."""
     backend = dumps.backend_of(database_url)
     if backend != staged.manifest.backend:
         raise BackupRefused(Reason.BACKEND_MISMATCH, f"{staged.manifest.backend} → {backend}")
     dumps.check_copy(backend, staged.database)
+
+
+def restore(staged: Staged, database_url: str, instance: Path, aside_suffix: str) -> list[Path]:
+    """Puts the staged archive in place: the database, then the secrets. What was
+    there is kept aside under its name plus aside_suffix (SQLite: the old file;
+    PostgreSQL: a pg_dump of the old database, in the instance folder). The caller
+    has run check() and found the instance empty, or was asked to replace it.
+    Returns what was kept aside; BackupRefused(COUNTS_DIFFER) when the restored
+    database's rows are not the archive's."""
+    backend = dumps.backend_of(database_url)
     kept: list[Path] = []
     if backend == "sqlite":
         target = dumps.sqlite_path(database_url)
