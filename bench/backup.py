@@ -1,6 +1,7 @@
 """`kiosk backup` of a database with 50,000 codes (10,000 of them issued) as a whole
-process, start-up included (and the start-up alone: the app made, no work), against the bare tool it is built on, on SQLite and
-PostgreSQL; and the archive's size against the bare copy's.
+process, start-up included (and the start-up alone: the app made, no work), against
+the bare tool it is built on, on SQLite and PostgreSQL; and the archive's size
+against the bare copy's.
 
 - Kodomat: `kiosk backup -o FILE` as the operator's nightly job runs it (its
   database from DATABASE_URL, its instance from KIOSK_INSTANCE): the copy, its
@@ -74,7 +75,8 @@ def filled(url: str, codes: int, issued: int) -> None:
         ids = [row.id for row in conn.execute(Code.__table__.select().order_by(Code.id).limit(issued))]
         conn.execute(update(Code).where(Code.id.in_(ids)).values(status="issued"))
         conn.execute(insert(Issuance), [{
-            "code_id": code, "library_id": library, "platform_id": platform, "reader_key": hashlib.sha256(b"%d" % n).hexdigest(),
+            "code_id": code, "library_id": library, "platform_id": platform,
+            "reader_key": hashlib.sha256(b"%d" % n).hexdigest(),
             "window_start": date(2020, 1, 1), "window_end": date(2020, 1, 31), "channel": "kiosk",
             "actor": "bench", "issued_at": datetime(2020, 1, 2, tzinfo=timezone.utc), "print_count": 1}
             for n, code in enumerate(ids)])
