@@ -28,6 +28,22 @@ def instance_folder() -> Path:
     return Path(os.environ.get("KIOSK_INSTANCE") or PROJECT_ROOT / "instance").resolve()
 
 
+def configured_database_url(instance: Path) -> str:
+    """The database create_app gives an instance, without making the app (which
+    would make the instance's secrets): SQLALCHEMY_DATABASE_URI in its config.py,
+    else DATABASE_URL, else SQLite in the instance folder. `kiosk restore` asks."""
+    from flask import Config
+
+    config = Config(str(instance))
+    config.from_pyfile("config.py", silent=True)
+    url = config.get("SQLALCHEMY_DATABASE_URI") or os.environ.get("DATABASE_URL") or default_database_url(instance)
+    return normalise_database_url(url)
+
+
+def default_database_url(instance: Path) -> str:
+    return f"sqlite:///{instance / 'kodomat.db'}"
+
+
 def create_app(test_config: dict | None = None, *, web: bool = True, migrations: bool = True) -> Flask:
     """The app. web=False leaves out the pages (the blueprints, their PDF, QR and
     spreadsheet libraries, CSRF protection) and migrations=False Flask-Migrate
@@ -41,7 +57,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True, migrations:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'kodomat.db'}"
+    database_url = os.environ.get("DATABASE_URL") or default_database_url(instance)
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=normalise_database_url(database_url),
         # No ping per checkout (a round trip on every request): a connection the

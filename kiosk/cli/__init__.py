@@ -37,6 +37,8 @@ COMMANDS = {
     "api-key": Entry("kiosk.cli.api_keys:api_key",
                      "Zakłada klucz API dla systemu biblioteki i wypisuje go raz; --revoke unieważnia, --list "
                      "wypisuje."),
+    "backup": Entry("kiosk.cli.backup:backup",
+                    "Zapisuje do jednego pliku spójną kopię bazy danych i sekretów instancji; serwer może działać."),
     "check-card": Entry("kiosk.cli.sip2:check_card",
                         "Sprawdza kartę tak jak kiosk, niczego nie wydając: test połączenia z systemem biblioteki."),
     "closed-days": Entry("kiosk.cli.closed_days:closed_days_command",
@@ -66,6 +68,8 @@ COMMANDS = {
     "purge": Entry("kiosk.cli.retention:purge_command",
                    "Usuwa dane czytelników (klucze, końcówki kart, notatki, adresy) starsze niż podana liczba "
                    "miesięcy; liczby w raportach miesięcznych zostają."),
+    "restore": Entry("kiosk.cli.backup:restore",
+                     "Przywraca kopię z `kiosk backup` do pustej instancji (przy zatrzymanym serwerze)."),
     "rules": Entry("kiosk.cli.rules:rules", "Pokazuje zasady wydawania kodów biblioteki; --set zmienia zasadę."),
     "send-mail": Entry("kiosk.cli.mail:send_mail",
                        "Wysyła e-maile z kodami, które czekają w kolejce (dla crona, gdy nie działa `kiosk serve`). "
