@@ -49,6 +49,7 @@ bench: $(BIN)/.installed-bench
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/rush.py
+	$(BIN)/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
