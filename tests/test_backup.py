@@ -497,3 +497,68 @@ def test_backup_into_a_folder_names_the_archive_by_the_moment_and_keeps_only_the
     assert "kodomat-notatki.txt" in names and "inne-2020-01-01-020000.tar.gz" in names
     [made] = [n for n in names if n.startswith(f"kodomat-{utcnow().year}")]
     assert tarfile.open(folder / made).getnames()[0] == "manifest.json"
+
+
+def test_an_archive_larger_than_the_free_disk_is_refused_before_unpacking(good_archive, tmp_path, monkeypatch):
+    import shutil as shell
+
+    from kiosk.storage import backup
+
+    _source_folder, archive = good_archive
+    real = shell.disk_usage
+    monkeypatch.setattr(backup.shutil, "disk_usage",  # a disk with 1 kB left past the margin
+                        lambda path: real(path)._replace(free=backup.DISK_MARGIN + 1000))
+
+    refused = restore_in_process(tmp_path / "new", archive)
+
+    assert refused.exit_code == 1 and "Za mało miejsca na dysku" in refused.output, refused.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_archive_from_before_an_update_restores_over_the_updated_database(new_instance, sqlite_template, tmp_path):
+    """The rollback an update's "backup of the moment before" is for: the database
+    has gained a table since (here one made by hand, as a later migration would, with
+    a foreign key into the archive's tables); --force puts the old one back whole."""
+    source = new_instance("source")
+    ours = with_library(source, sqlite_template, "lib", codes("OLD", 5), ["11111111"])
+    archive = tmp_path / "przed-aktualizacja.tar.gz"
+    assert source.kiosk("backup", "-o", str(archive)).returncode == 0
+    engine = create_engine(normalise_database_url(source.url))
+    with engine.begin() as connection:  # "the update": a new table that points at libraries
+        connection.execute(text("CREATE TABLE later_feature (id INTEGER PRIMARY KEY, "
+                                "library_id INTEGER NOT NULL REFERENCES libraries (id))"))
+        connection.execute(text("INSERT INTO later_feature (id, library_id) SELECT 1, id FROM libraries"))
+    engine.dispose()
+
+    forced = source.kiosk("restore", "--force", str(archive))
+
+    assert forced.returncode == 0, forced.stderr
+    assert "later_feature" not in source.tables()
+    assert {row[1] for row in source.rows().values()} == {r.code for r in ours.values()}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_backup_outlasts_the_servers_idle_in_transaction_timeout(new_instance, sqlite_template, tmp_path):
+    """deploy/postgresql.conf ends sessions idle in a transaction after 60 s; the one
+    that lends pg_dump its snapshot waits that way for as long as the dump takes."""
+    source = new_instance("source")
+    with_library(source, sqlite_template, "lib", codes("SLO", 5), ["11111111"])
+    engine = create_engine(normalise_database_url(source.url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        name = connection.execute(text("SELECT current_database()")).scalar_one()
+        connection.execute(text(f'ALTER DATABASE "{name}" SET idle_in_transaction_session_timeout = \'1s\''))
+    engine.dispose()
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    # A dump that takes longer than the timeout before it takes up the snapshot.
+    (slow / "pg_dump").write_text(f'#!/bin/sh\nsleep 3\nexec "{shutil.which("pg_dump")}" "$@"\n')
+    (slow / "pg_dump").chmod(0o755)
+    archive = tmp_path / "kopia.tar.gz"
+
+    made = source.kiosk("backup", "-o", str(archive), path=f"{slow}{os.pathsep}{os.environ['PATH']}")
+
+    assert made.returncode == 0, made.stderr
+    target = new_instance("target")
+    assert target.kiosk("restore", str(archive)).returncode == 0
+    assert target.scalar("SELECT count(*) FROM codes") == 5

@@ -44,8 +44,12 @@ REFUSALS = {
                         "SQLite, z PostgreSQL do PostgreSQL (DATABASE_URL); " + NOTHING_CHANGED,
     "not_empty": "Instancja nie jest pusta ({detail}): przywrócenie zastąpiłoby jej dane. Aby je zastąpić, dodaj "
                  "--force (obecna baza i sekrety zostaną odłożone obok); " + NOTHING_CHANGED,
-    "counts_differ": "Przywrócona baza ma inną liczbę wierszy niż archiwum ({detail}): nie uruchamiaj serwera, "
-                     "sprawdź kopię; poprzednie dane są odłożone obok.",
+    "no_space": "Za mało miejsca na dysku instancji, by rozpakować archiwum ({detail}); zwolnij miejsce albo "
+                "sprawdź, czy to na pewno kopia Kodomatu; " + NOTHING_CHANGED,
+    "counts_differ": "Przywrócona baza ma inną liczbę wierszy niż archiwum ({detail}): nie uruchamiaj serwera i "
+                     "sprawdź kopię. Poprzednie dane, jeśli były, leżą obok w plikach *.before-restore-*.",
+    "copy_differs": "Baza w archiwum ma inną liczbę wierszy niż jej manifest ({detail}): archiwum jest "
+                    "niespójne; " + NOTHING_CHANGED,
 }
 
 

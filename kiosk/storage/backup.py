@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ SECRETS = (PEPPER_FILE, SECRET_KEY_FILE)
 SECRET_MEMBERS = {f"instance/{name}": name for name in SECRETS}
 KNOWN_MEMBERS = {MANIFEST, *dumps.MEMBERS.values(), *SECRET_MEMBERS}
 MANIFEST_LIMIT = 1024 * 1024
+SECRET_LIMIT = 4096  # a secret file is 65 bytes
+DISK_MARGIN = 256 * 1024 * 1024  # left free after unpacking (the database restored next needs room too)
 CHUNK = 1024 * 1024
 
 
@@ -167,6 +170,16 @@ def _staged(archive: tarfile.TarFile, members: list[tarfile.TarInfo], work: Path
     expected = {database_member, *SECRET_MEMBERS}
     if set(manifest.sha256) != expected or set(names) != expected | {MANIFEST}:
         raise BackupRefused(Reason.NOT_AN_ARCHIVE, ", ".join(sorted(set(names) ^ (expected | {MANIFEST}))))
+    for name in SECRET_MEMBERS:
+        if by_name[name].size > SECRET_LIMIT:
+            raise BackupRefused(Reason.NOT_AN_ARCHIVE, name)
+    # The sizes the archive declares, against the disk it is unpacked to: a crafted
+    # archive (a small file that unpacks to terabytes) is refused before it fills it.
+    needed = sum(by_name[name].size for name in expected)
+    free = shutil.disk_usage(work).free
+    if needed > free - DISK_MARGIN:
+        room = max(0, free - DISK_MARGIN)
+        raise BackupRefused(Reason.NO_SPACE, f"{needed // 1_000_000} MB > {room // 1_000_000} MB")
     staged = Staged(manifest, work / Path(database_member).name)
     for member in sorted(expected):
         local = work / Path(member).name  # a name chosen here, never the archive's path
@@ -227,6 +240,8 @@ def check(staged: Staged, database_url: str) -> None:
     if backend != staged.manifest.backend:
         raise BackupRefused(Reason.BACKEND_MISMATCH, f"{staged.manifest.backend} → {backend}")
     dumps.check_copy(backend, staged.database)
+    if backend == "postgresql":
+        dumps.tool("psql")  # what empties a database the archive replaces
 
 
 def restore(staged: Staged, database_url: str, instance: Path, aside_suffix: str) -> list[Path]:
@@ -242,17 +257,25 @@ def restore(staged: Staged, database_url: str, instance: Path, aside_suffix: str
         target = dumps.sqlite_path(database_url)
         if dumps.sqlite_in_use(target):
             raise BackupRefused(Reason.IN_USE, str(target))
-        _expect_counts(dumps.database_counts(f"sqlite:///{staged.database}"), staged.manifest.counts)
+        _expect_counts(dumps.database_counts(f"sqlite:///{staged.database}"), staged.manifest.counts,
+                       installed=False)
         kept += dumps.install_sqlite(staged.database, target, aside_suffix)
     else:
         if dumps.postgres_in_use(database_url):
             raise BackupRefused(Reason.IN_USE, "")
         clean = dumps.has_schema(database_url)
+        old = None
         if dumps.used_tables(database_url):
             old = instance / f"kodomat.pgdump.{aside_suffix}"
             os.replace(dumps.dump_database(database_url, instance).path, old)
+        try:
+            dumps.restore_postgres(database_url, staged.database, clean=clean)
+        except BackupRefused:
+            if old is not None:  # the database is as it was: no copy of it left behind
+                old.unlink(missing_ok=True)
+            raise
+        if old is not None:
             kept.append(old)
-        dumps.restore_postgres(database_url, staged.database, clean=clean)
     kept += _install_secrets(staged.secrets, instance, aside_suffix)
     _expect_counts(dumps.database_counts(database_url), staged.manifest.counts)
     return kept
@@ -276,8 +299,8 @@ def _install_secrets(secrets: dict[str, str], instance: Path, aside_suffix: str)
     return kept
 
 
-def _expect_counts(found: dict[str, int], expected: dict[str, int]) -> None:
+def _expect_counts(found: dict[str, int], expected: dict[str, int], *, installed: bool = True) -> None:
     differ = [f"{name}: {found.get(name)} ≠ {count}" for name, count in sorted(expected.items())
               if found.get(name) != count]
     if differ:
-        raise BackupRefused(Reason.COUNTS_DIFFER, "; ".join(differ))
+        raise BackupRefused(Reason.COUNTS_DIFFER if installed else Reason.COPY_DIFFERS, "; ".join(differ))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_MEMBER = "database/kodomat.db"
 POSTGRES_MEMBER = "database/kodomat.pgdump"
@@ -46,7 +47,9 @@ class Reason(enum.StrEnum):
     NEWER_SCHEMA = "newer_schema"
     BACKEND_MISMATCH = "backend_mismatch"
     NOT_EMPTY = "not_empty"
-    COUNTS_DIFFER = "counts_differ"
+    COUNTS_DIFFER = "counts_differ"  # the restored database is not the archive's
+    COPY_DIFFERS = "copy_differs"  # the archive's database is not what its manifest says (nothing installed)
+    NO_SPACE = "no_space"  # the archive would not fit on the disk it is unpacked to
 
 
 class BackupRefused(Exception):
@@ -179,6 +182,11 @@ def _dump_postgres(url: str, dump_path: Path) -> Dump:
     engine = create_engine(url, isolation_level="REPEATABLE READ")
     try:
         with engine.connect() as connection:
+            # This session waits, idle in its transaction, while pg_dump reads: a server's
+            # idle_in_transaction_session_timeout (deploy/postgresql.conf sets one) or
+            # statement_timeout must not end it and its snapshot (pg_dump lifts both for itself).
+            connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
             # The transaction's snapshot, shared with pg_dump: the counts are of the rows it dumps.
             snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             found, counts = revision(connection), table_counts(connection)
@@ -186,15 +194,16 @@ def _dump_postgres(url: str, dump_path: Path) -> Dump:
                 raise BackupRefused(Reason.NOT_MIGRATED)
             done = subprocess.run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={dump_path}",
                                    f"--dbname={conninfo}"], env=env, capture_output=True, text=True)
-            connection.rollback()
+            try:
+                connection.rollback()
+            except DBAPIError:
+                if done.returncode != 0:
+                    raise
+                # pg_dump has its copy: the session that lent it the snapshot may be gone.
     except BackupRefused:
         raise
-    except Exception as exc:
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError):
-            raise BackupRefused(Reason.NO_DATABASE, str(exc.orig).strip().splitlines()[0]) from exc
-        raise
+    except DBAPIError as exc:
+        raise BackupRefused(Reason.NO_DATABASE, str(exc.orig).strip().splitlines()[0]) from exc
     finally:
         engine.dispose()
     if done.returncode != 0:
@@ -209,7 +218,7 @@ def check_copy(backend: str, path: Path) -> None:
     """A SQLite copy is whole (PRAGMA integrity_check) before it replaces anything;
     pg_restore reads a custom dump's table of contents (it refuses a damaged one)."""
     if backend == "sqlite":
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             checked = connection.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:
@@ -263,16 +272,52 @@ def install_sqlite(copy: Path, target: Path, aside_suffix: str) -> list[Path]:
 
 
 def restore_postgres(url: str, dump: Path, *, clean: bool) -> None:
-    """pg_restore in one transaction: all of it or nothing. clean drops our objects first."""
+    """The dump put back in one transaction: all of it or nothing. clean empties the
+    database's schema first, in that same transaction: every table, sequence and
+    function in it, also those a later migration added (pg_restore's own --clean
+    drops only what the dump holds, and fails on a newer schema's foreign keys)."""
     pg_restore = tool("pg_restore")
     conninfo, env = libpq(url)
-    command = [pg_restore, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction",
-               f"--dbname={conninfo}"]
-    if clean:
-        command += ["--clean", "--if-exists"]
-    done = subprocess.run([*command, str(dump)], env=env, capture_output=True, text=True)
+    if not clean:
+        done = subprocess.run([pg_restore, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction",
+                               f"--dbname={conninfo}", str(dump)], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BackupRefused(Reason.TOOL_FAILED, f"pg_restore: {done.stderr.strip()}")
+        return
+    psql = tool("psql")
+    # The script whole on disk first: psql reading a pg_restore that died midway
+    # would commit what it had read.
+    script = dump.with_name(dump.name + ".sql")
+    done = subprocess.run([pg_restore, "--no-owner", "--no-acl", f"--file={script}", str(dump)],
+                          env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise BackupRefused(Reason.TOOL_FAILED, f"pg_restore: {done.stderr.strip()}")
+    try:
+        os.chmod(script, 0o600)
+        done = subprocess.run([psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",
+                               f"--dbname={conninfo}", f"--command={_EMPTY_SCHEMA}", f"--file={script}"],
+                              env=env, capture_output=True, text=True)
+    finally:
+        script.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise BackupRefused(Reason.TOOL_FAILED, f"psql: {done.stderr.strip()}")
+
+
+# Everything in the schema Kodomat's tables live in, dropped (run inside the restore's transaction).
+_EMPTY_SCHEMA = """DO $$
+DECLARE found record;
+BEGIN
+    FOR found IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', current_schema(), found.tablename);
+    END LOOP;
+    FOR found IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() LOOP
+        EXECUTE format('DROP SEQUENCE IF EXISTS %I.%I CASCADE', current_schema(), found.sequencename);
+    END LOOP;
+    FOR found IN SELECT oid::regprocedure AS signature FROM pg_proc
+                 WHERE pronamespace = current_schema()::regnamespace LOOP
+        EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', found.signature);
+    END LOOP;
+END $$;"""
 
 
 def has_schema(url: str) -> bool:
