@@ -282,6 +282,18 @@ def test_the_same_card_in_the_other_library_gets_that_library_s_data_alone(app, 
             if value in output] == []
 
 
+def test_the_card_can_be_typed_at_a_prompt_or_piped_never_on_the_command_line(app, runner, seeded):
+    on_the_line = runner.invoke(main, ["reader-data", "--library", "lib", "--card", CARD, "--json"]).output
+    asked = runner.invoke(main, ["reader-data", "--library", "lib", "--json"], input=f"{CARD}\n")
+    piped = runner.invoke(main, ["reader-data", "--library", "lib", "--card", "-", "--json"], input=f"{CARD}\n")
+
+    for result in (asked, piped):
+        assert result.exit_code == 0, result.output
+        body = result.output[result.output.index("{"):]
+        assert json.loads(body)["issuances"] == json.loads(on_the_line)["issuances"] != []
+    assert CARD not in asked.output  # the prompt does not echo it
+
+
 def test_a_lookup_is_logged_without_the_card_and_listed_at_the_next(app, runner, seeded):
     lib, _other = seeded
     before = db.session.query(Event).count()

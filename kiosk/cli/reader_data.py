@@ -14,7 +14,9 @@ from kiosk.domain.clock import utcnow
 
 @click.command("reader-data")
 @click.option("--library", "library_slug", required=True)
-@click.option("--card", required=True, help="Numer karty czytelnika.")
+@click.option("--card", prompt="Numer karty", hide_input=True,
+              help="Numer karty czytelnika. Bez tej opcji program o niego zapyta (numer nie trafi wtedy do "
+                   "historii poleceń ani na listę procesów); '-' czyta go ze standardowego wejścia.")
 @click.option("--json", "as_json", is_flag=True, help="Wynik jako obiekt JSON (daty ISO 8601).")
 @with_appcontext
 def reader_data(library_slug, card, as_json) -> None:
@@ -24,6 +26,8 @@ def reader_data(library_slug, card, as_json) -> None:
     from kiosk.domain.refusals import Refused
     from kiosk.wording import reader_data as words
 
+    if card == "-":
+        card = click.get_text_stream("stdin").readline().strip()
     library_id, actor = library_named(library_slug).id, cli_actor()
     try:
         data = write(lambda s: look_up(s, library_id=library_id, card=card, pepper=pepper(), actor=actor,

@@ -102,9 +102,9 @@ def purge(session: Session, *, months: int, now: datetime, actor: Actor = ACTOR,
     moment = _midnight(cut)
     done = Purged(months=months, cut_off=cut, issuances=_issuances(session, cut),
                   events=_events(session, moment), void_reasons=_void_reasons(session, cut),
-                  outbox=_deleted(session, delete(OutboxMessage).where(
-                      OutboxMessage.created_at < moment,
-                      or_(OutboxMessage.sent_at.is_not(None), OutboxMessage.failed_at.is_not(None)))),
+                  # Also one never sent (mail not set up): its code expired long ago, and the
+                  # reader's address must not outlive the retention.
+                  outbox=_deleted(session, delete(OutboxMessage).where(OutboxMessage.created_at < moment)),
                   api_answers=_deleted(session, delete(IdempotentAnswer).where(IdempotentAnswer.created_at < moment)),
                   limit_hits=_deleted(session, delete(LimitHit).where(LimitHit.at < moment)))
     insert_event(session, kind=EventKind.PURGE, actor=actor, now=now, months=months, cut_off=cut, **done.counts())
