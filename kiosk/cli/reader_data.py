@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask.cli import with_appcontext
@@ -27,7 +28,7 @@ def reader_data(library_slug, card, as_json) -> None:
     from kiosk.wording import reader_data as words
 
     if card == "-":
-        card = click.get_text_stream("stdin").readline().strip()
+        card = sys.stdin.readline().strip()
     library_id, actor = library_named(library_slug).id, cli_actor()
     try:
         data = write(lambda s: look_up(s, library_id=library_id, card=card, pepper=pepper(), actor=actor,
