@@ -1,13 +1,13 @@
 """The test suite's own layout: everything shared lives in tests/helpers.py (and the
 test peers, servers in threads: SIP2 in tests/sip2_peers.py, SMTP in
 tests/smtp_peer.py; the app behind a real server in a process of its own, gunicorn or
-waitress, in tests/servers.py), so no test module imports another test module, a conftest, or
+waitress, in tests/servers.py; the watch on the run's logs in tests/log_watch.py), so no test module imports another test module, a conftest, or
 any other module of tests/."""
 import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-ALLOWED = {"helpers", "servers", "sip2_peers", "smtp_peer"}
+ALLOWED = {"helpers", "log_watch", "servers", "sip2_peers", "smtp_peer"}
 RETIRED = {"factories", "staff_helpers", "tools"}  # merged into helpers.py
 
 
