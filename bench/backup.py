@@ -20,31 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
-KIOSK = [sys.executable, "-c", "from kiosk.cli import main; main()"]
+from imports import KIOSK, kiosk, timed  # noqa: E402 - bench/imports.py: `kiosk` as the operator runs it, timed
 START_UP = "from kiosk import create_app; create_app(web=False, migrations=False)"  # the app made, no work
 SQLITE_FLOOR = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))"
-
-
-def kiosk(env: dict, *args: str) -> None:
-    subprocess.run([*KIOSK, *args], env=env, cwd=PROJECT, check=True, capture_output=True)
-
-
-def timed(command: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=PROJECT, capture_output=True, text=True)
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{command[:3]}… failed:\n{done.stdout}{done.stderr}")
-    return took
 
 
 def filled(url: str, codes: int, issued: int) -> None:

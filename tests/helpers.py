@@ -399,3 +399,13 @@ def axe_violations(page) -> list:
     page.add_script_tag(url="/__axe.min.js")
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
+
+
+def serving(server) -> None:
+    """waitress's loop, for a thread; server.close() from the test may close its socket
+    under a select() in progress, which then fails with EBADF: the server has stopped,
+    as the test asked, and nothing is left to do."""
+    try:
+        server.run()
+    except OSError:
+        pass

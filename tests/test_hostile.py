@@ -20,7 +20,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from helpers import (TEST, codes, counts, csv_file, issue, login, make_library, make_pool, panel_file, post,
-                     signed_in, this_month, token_of, warsaw, write, xlsx_file)
+                     serving, signed_in, this_month, token_of, warsaw, write, xlsx_file)
 from kiosk.app.extensions import db
 from kiosk.cli import main
 from kiosk.domain.accounts import FAILURES_PER_ADDRESS
@@ -274,16 +274,6 @@ def test_a_request_over_the_limit_is_refused_with_a_sentence(app, client):
     big = client.post("/login", data=b"x" * (17 * 1024 * 1024), content_type="application/x-www-form-urlencoded")
 
     assert big.status_code == 413 and "Plik jest za duży" in big.get_data(as_text=True)
-
-
-def serving(server) -> None:
-    """waitress's loop in a thread; server.close() from the test may close its socket
-    under a select() in progress, which then fails with EBADF: the server has stopped,
-    as the test asked, and nothing is left to do."""
-    try:
-        server.run()
-    except OSError:
-        pass
 
 
 def test_the_server_refuses_a_100_mb_body_before_reading_it(app):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from waitress.server import create_server
 
 from helpers import (TEST, new_kiosk, write, FakePrinter, chromium_path, codes, enrol, kiosk_ready, make_app, make_library, make_pool, serve_axe,
-                     this_month)
+                     serving, this_month)
 from kiosk.domain.clock import utcnow
 from kiosk.app.extensions import db
 from kiosk.storage.models import Library
@@ -46,7 +46,7 @@ def site(tmp_path, sqlite_template, fake_printer):
         enrolment = new_kiosk(library, printer=f"escpos-tcp:127.0.0.1:{fake_printer.port}")
         token = enrolment.token
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=serving, args=(server,), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}"
     yield Site(app=app, url=url, printer=fake_printer, enrol_link=f"{url}/kiosk/enrol/{token}",
