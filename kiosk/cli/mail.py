@@ -1,6 +1,7 @@
-"""`kiosk send-mail`: the outbox's sender for cron, where the server is gunicorn and
-no `kiosk serve` thread sends (kiosk.mail). Safe beside that thread and beside
-itself: each message is claimed by one sender only."""
+"""`kiosk send-mail`: the outbox's sender, once, for cron or by hand, where no server
+thread sends (`kiosk serve` and each gunicorn worker run one: kiosk.app.background).
+Safe beside those threads and beside itself: each message is claimed by one sender
+only."""
 from __future__ import annotations
 
 import sys
